@@ -1,0 +1,180 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ManagementPolicy says whether the operator may write to Graph.
+// +kubebuilder:validation:Enum=Full;ObserveOnly
+type ManagementPolicy string
+
+const (
+	// ManagementFull creates, updates and deletes the user.
+	ManagementFull ManagementPolicy = "Full"
+	// ManagementObserveOnly only reads the user and reports drift.
+	ManagementObserveOnly ManagementPolicy = "ObserveOnly"
+)
+
+// DeletionPolicy says what happens in Graph when the resource is deleted.
+// +kubebuilder:validation:Enum=Delete;Disable;Orphan
+type DeletionPolicy string
+
+const (
+	DeletionDelete  DeletionPolicy = "Delete"
+	DeletionDisable DeletionPolicy = "Disable"
+	DeletionOrphan  DeletionPolicy = "Orphan"
+)
+
+// ManagerReference points at a user's manager: another DirectoryUser in the
+// namespace, or a UPN in the tenant.
+// +kubebuilder:validation:XValidation:rule="has(self.userRef) != has(self.userPrincipalName)",message="manager must set exactly one of userRef or userPrincipalName"
+type ManagerReference struct {
+	// UserRef names a DirectoryUser in the same namespace.
+	// +optional
+	UserRef *LocalObjectReference `json:"userRef,omitempty"`
+	// UserPrincipalName of a user in the tenant.
+	// +optional
+	UserPrincipalName string `json:"userPrincipalName,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Name string `json:"name"`
+}
+
+// PasswordSpec sets the initial password from a Secret.
+type PasswordSpec struct {
+	// SecretRef is the Secret key holding the password.
+	// +required
+	SecretRef SecretKeySelector `json:"secretRef"`
+	// ForceChangeNextSignIn makes the user pick a new password (default true).
+	// +kubebuilder:default=true
+	// +optional
+	ForceChangeNextSignIn *bool `json:"forceChangeNextSignIn,omitempty"`
+}
+
+// DirectoryUserSpec is the desired state of one Entra user. Only fields that
+// are set are managed; unset fields are left as another tool set them.
+// +kubebuilder:validation:XValidation:rule="!has(self.usageLocation) || self.usageLocation.matches('^[A-Z]{2}$')",message="usageLocation must be a two-letter ISO 3166 country code such as US"
+type DirectoryUserSpec struct {
+	// DirectoryRef names the Directory in this namespace.
+	// +required
+	DirectoryRef DirectoryReference `json:"directoryRef"`
+	// UserPrincipalName is the sign-in name. Changing it renames the user.
+	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+\.[^@\s]+$`
+	// +kubebuilder:validation:MaxLength=113
+	// +required
+	UserPrincipalName string `json:"userPrincipalName"`
+	// DisplayName (defaults to the UPN's local part on create).
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+	// +optional
+	GivenName string `json:"givenName,omitempty"`
+	// +optional
+	Surname string `json:"surname,omitempty"`
+	// MailNickname (defaults to the UPN's local part on create).
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+\-/=?^_{|}~.]+$`
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	MailNickname string `json:"mailNickname,omitempty"`
+	// +optional
+	JobTitle *string `json:"jobTitle,omitempty"`
+	// +optional
+	Department *string `json:"department,omitempty"`
+	// +optional
+	OfficeLocation *string `json:"officeLocation,omitempty"`
+	// UsageLocation is a two-letter country code (needed for licences).
+	// +optional
+	UsageLocation string `json:"usageLocation,omitempty"`
+	// +optional
+	EmployeeID *string `json:"employeeId,omitempty"`
+	// AccountEnabled (default true).
+	// +kubebuilder:default=true
+	// +optional
+	AccountEnabled *bool `json:"accountEnabled,omitempty"`
+	// Manager of the user.
+	// +optional
+	Manager *ManagerReference `json:"manager,omitempty"`
+	// Password for a user the operator creates. Without it a strong password
+	// is generated into the owned Secret <name>-initial-password. Never used
+	// on an adopted user.
+	// +optional
+	Password *PasswordSpec `json:"password,omitempty"`
+	// ManagementPolicy: Full (default) or ObserveOnly.
+	// +kubebuilder:default=Full
+	// +optional
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+	// DeletionPolicy: Delete (default), Disable or Orphan.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// Adopt takes over an existing user with the same UPN instead of failing.
+	// +optional
+	Adopt bool `json:"adopt,omitempty"`
+	// Interval between drift checks (default 10m, jittered).
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
+// DirectoryUserStatus is what Graph holds for the user.
+type DirectoryUserStatus struct {
+	CommonStatus `json:",inline"`
+	// ID is the user's object ID, recorded as soon as Graph returned it.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// +optional
+	UserPrincipalName string `json:"userPrincipalName,omitempty"`
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+	// +optional
+	JobTitle string `json:"jobTitle,omitempty"`
+	// +optional
+	Department string `json:"department,omitempty"`
+	// +optional
+	AccountEnabled *bool `json:"accountEnabled,omitempty"`
+	// +optional
+	ManagerUserPrincipalName string `json:"managerUserPrincipalName,omitempty"`
+	// +optional
+	CreatedDateTime *metav1.Time `json:"createdDateTime,omitempty"`
+	// LastSyncTime of the last successful read of the user.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// Drift lists managed fields whose live value differs from spec (ObserveOnly shows, Full reverts).
+	// +optional
+	Drift []string `json:"drift,omitempty"`
+	// Adopted is true when the user existed before the operator managed it.
+	// +optional
+	Adopted bool `json:"adopted,omitempty"`
+}
+
+// DirectoryUser is one Entra user kept in Git.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=du,categories=entra
+// +kubebuilder:printcolumn:name="UPN",type=string,JSONPath=`.spec.userPrincipalName`
+// +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.status.accountEnabled`
+// +kubebuilder:printcolumn:name="Job Title",type=string,JSONPath=`.status.jobTitle`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type DirectoryUser struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   DirectoryUserSpec   `json:"spec,omitempty"`
+	Status DirectoryUserStatus `json:"status,omitempty"`
+}
+
+// DirectoryUserList is a list of DirectoryUser.
+// +kubebuilder:object:root=true
+type DirectoryUserList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DirectoryUser `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&DirectoryUser{}, &DirectoryUserList{})
+}

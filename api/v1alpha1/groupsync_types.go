@@ -1,0 +1,114 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// GroupSyncSpec mirrors one group's members (and their managers).
+type GroupSyncSpec struct {
+	// DirectoryRef names the Directory in this namespace.
+	// +required
+	DirectoryRef DirectoryReference `json:"directoryRef"`
+	// Group to mirror; once resolved it is tracked by id, so a rename does not break it.
+	// +required
+	Group GroupSelector `json:"group"`
+	// Transitive includes members of nested groups.
+	// +optional
+	Transitive bool `json:"transitive,omitempty"`
+	// IncludeManagers resolves each member's manager (default true).
+	// +kubebuilder:default=true
+	// +optional
+	IncludeManagers *bool `json:"includeManagers,omitempty"`
+	// Interval between syncs (default 15m).
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// Retention keeps members who left, marked removed, this long (default 720h).
+	// +optional
+	Retention *metav1.Duration `json:"retention,omitempty"`
+	// Export is the ConfigMap holding users.csv (default <name>-members).
+	// +optional
+	Export string `json:"export,omitempty"`
+	// ImportUsers creates an ObserveOnly DirectoryUser per member.
+	// +optional
+	ImportUsers bool `json:"importUsers,omitempty"`
+}
+
+// SyncMode says how a sync read the group.
+// +kubebuilder:validation:Enum=full;delta
+type SyncMode string
+
+const (
+	SyncFull  SyncMode = "full"
+	SyncDelta SyncMode = "delta"
+)
+
+// LastSync describes the last completed sync.
+type LastSync struct {
+	Time          metav1.Time `json:"time"`
+	Mode          SyncMode    `json:"mode"`
+	Added         int32       `json:"added"`
+	Removed       int32       `json:"removed"`
+	Updated       int32       `json:"updated"`
+	GraphRequests int64       `json:"graphRequests"`
+	ResourceUnits int64       `json:"resourceUnits"`
+}
+
+// GroupSyncStatus reports the mirror.
+type GroupSyncStatus struct {
+	CommonStatus `json:",inline"`
+	// +optional
+	GroupID string `json:"groupId,omitempty"`
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+	// +optional
+	MemberCount int32 `json:"memberCount,omitempty"`
+	// +optional
+	RemovedCount int32 `json:"removedCount,omitempty"`
+	// +optional
+	ManagersResolved int32 `json:"managersResolved,omitempty"`
+	// +optional
+	LastSync *LastSync `json:"lastSync,omitempty"`
+	// Export is the ConfigMap the CSV is in, and how it is stored.
+	// +optional
+	Export *ExportStatus `json:"export,omitempty"`
+}
+
+// ExportStatus says where the CSV is and how to read it.
+type ExportStatus struct {
+	// ConfigMap names (more than one when sharded).
+	ConfigMaps []string `json:"configMaps"`
+	// Encoding: plain (data) or gzip (binaryData).
+	Encoding string `json:"encoding"`
+	// Command prints the CSV.
+	Command string `json:"command"`
+}
+
+// GroupSync mirrors an Entra group's members into a CSV export.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=gs,categories=entra
+// +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.status.displayName`
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.memberCount`
+// +kubebuilder:printcolumn:name="Removed",type=integer,JSONPath=`.status.removedCount`
+// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSync.time`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type GroupSync struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   GroupSyncSpec   `json:"spec,omitempty"`
+	Status GroupSyncStatus `json:"status,omitempty"`
+}
+
+// GroupSyncList is a list of GroupSync.
+// +kubebuilder:object:root=true
+type GroupSyncList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []GroupSync `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&GroupSync{}, &GroupSyncList{})
+}

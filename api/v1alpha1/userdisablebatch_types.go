@@ -1,0 +1,153 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BatchPhase is where a UserDisableBatch stands.
+// +kubebuilder:validation:Enum=Pending;Running;Completed;CompletedWithErrors;Failed
+type BatchPhase string
+
+const (
+	BatchPending             BatchPhase = "Pending"
+	BatchRunning             BatchPhase = "Running"
+	BatchCompleted           BatchPhase = "Completed"
+	BatchCompletedWithErrors BatchPhase = "CompletedWithErrors"
+	BatchFailed              BatchPhase = "Failed"
+)
+
+// UserOutcome is what happened to one user of a batch.
+type UserOutcome string
+
+const (
+	OutcomePending         UserOutcome = "Pending"
+	OutcomeDisabled        UserOutcome = "Disabled"
+	OutcomeAlreadyDisabled UserOutcome = "AlreadyDisabled"
+	OutcomeNotFound        UserOutcome = "NotFound"
+	OutcomeProtected       UserOutcome = "Protected"
+	OutcomeFailed          UserOutcome = "Failed"
+	OutcomeQueried         UserOutcome = "Queried"
+)
+
+// BatchGroupSelector takes the batch's users from a group's members.
+type BatchGroupSelector struct {
+	GroupSelector `json:",inline"`
+	// Transitive includes members of nested groups.
+	// +optional
+	Transitive bool `json:"transitive,omitempty"`
+}
+
+// UserDisableBatchSpec lists the accounts to disable (or only query).
+// The spec is immutable: create a new batch to change it.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: create a new UserDisableBatch instead of editing this one"
+// +kubebuilder:validation:XValidation:rule="has(self.users) != has(self.group)",message="set exactly one of users or group"
+type UserDisableBatchSpec struct {
+	// DirectoryRef names the Directory in this namespace.
+	// +required
+	DirectoryRef DirectoryReference `json:"directoryRef"`
+	// Users are UPNs or object IDs, unique.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=5000
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=set
+	// +optional
+	Users []string `json:"users,omitempty"`
+	// Group whose user members are resolved once at start and frozen into status.
+	// +optional
+	Group *BatchGroupSelector `json:"group,omitempty"`
+	// DryRun only queries jobTitle and accountEnabled; no writes.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+	// RevokeSessions revokes sign-in sessions of every disabled user.
+	// +optional
+	RevokeSessions bool `json:"revokeSessions,omitempty"`
+	// Reason is recorded in events.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Reason string `json:"reason,omitempty"`
+}
+
+// BatchCounts sums the outcomes.
+type BatchCounts struct {
+	Total           int32 `json:"total"`
+	Disabled        int32 `json:"disabled"`
+	AlreadyDisabled int32 `json:"alreadyDisabled"`
+	NotFound        int32 `json:"notFound"`
+	Protected       int32 `json:"protected"`
+	Failed          int32 `json:"failed"`
+	Queried         int32 `json:"queried"`
+}
+
+// BatchUserResult is one row per user, in spec order. Short JSON names keep
+// a 5,000-row status well under etcd's object size limit.
+type BatchUserResult struct {
+	// User as given in spec (or resolved from the group).
+	User string `json:"user"`
+	// ID is the object ID.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// +optional
+	JobTitle string `json:"jobTitle,omitempty"`
+	// AccountEnabledBefore is the state read before any write.
+	// +optional
+	AccountEnabledBefore *bool `json:"accountEnabledBefore,omitempty"`
+	// AccountEnabled is the state now.
+	// +optional
+	AccountEnabled *bool `json:"accountEnabled,omitempty"`
+	// Outcome for this user.
+	Outcome UserOutcome `json:"outcome"`
+	// Message explains a failure (Graph error code and message).
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// UserDisableBatchStatus reports progress; it is the checkpoint a restarted manager resumes from.
+type UserDisableBatchStatus struct {
+	CommonStatus `json:",inline"`
+	// +optional
+	Phase BatchPhase `json:"phase,omitempty"`
+	// +optional
+	Counts BatchCounts `json:"counts,omitempty"`
+	// Users has one row per user in spec order.
+	// +optional
+	Users []BatchUserResult `json:"users,omitempty"`
+	// GroupID the batch's users were resolved from.
+	// +optional
+	GroupID string `json:"groupId,omitempty"`
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// GraphRequests counts HTTP requests sent to Graph for this batch.
+	// +optional
+	GraphRequests int64 `json:"graphRequests,omitempty"`
+}
+
+// UserDisableBatch disables (or queries) many accounts in one apply.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=udb,categories=entra
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.counts.total`
+// +kubebuilder:printcolumn:name="Disabled",type=integer,JSONPath=`.status.counts.disabled`
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.counts.failed`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type UserDisableBatch struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   UserDisableBatchSpec   `json:"spec,omitempty"`
+	Status UserDisableBatchStatus `json:"status,omitempty"`
+}
+
+// UserDisableBatchList is a list of UserDisableBatch.
+// +kubebuilder:object:root=true
+type UserDisableBatchList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []UserDisableBatch `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&UserDisableBatch{}, &UserDisableBatchList{})
+}
