@@ -1,0 +1,118 @@
+// Command manager runs the directory-operator controllers.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/controllers"
+	"github.com/directory-operator/directory-operator/internal/connection"
+	"github.com/directory-operator/directory-operator/internal/graph"
+)
+
+func main() {
+	var (
+		metricsAddr     string
+		probeAddr       string
+		leaderElect     bool
+		leaderID        string
+		watchNamespaces string
+		labelSelector   string
+		timeScale       float64
+		concurrency     int
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so only one replica writes to Graph.")
+	flag.StringVar(&leaderID, "leader-election-id", "directory-operator.entra.directory-operator.io", "Lease name; give each shard its own.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch (default: all).")
+	flag.StringVar(&labelSelector, "label-selector", "", "Only reconcile objects matching this label selector (sharding across deployments).")
+	flag.Float64Var(&timeScale, "graph-time-scale", 1, "Compress the client-side throttle windows (only for a time-compressed Graph emulator).")
+	flag.IntVar(&concurrency, "concurrency", 4, "Parallel reconciles per controller.")
+	opts := zap.Options{Development: false}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(scheme))
+	must(v1alpha1.AddToScheme(scheme))
+
+	cacheOpts := cache.Options{}
+	if watchNamespaces != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(watchNamespaces, ",") {
+			cacheOpts.DefaultNamespaces[strings.TrimSpace(ns)] = cache.Config{}
+		}
+	}
+	if labelSelector != "" {
+		sel, err := labels.Parse(labelSelector)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "invalid --label-selector:", err)
+			os.Exit(2)
+		}
+		// The selector applies to the operator's own kinds only: Secrets and
+		// ConfigMaps they reference need not carry the shard label.
+		cacheOpts.ByObject = map[client.Object]cache.ByObject{}
+		for _, o := range []client.Object{&v1alpha1.Directory{}, &v1alpha1.DirectoryUser{}, &v1alpha1.UserDisableBatch{}, &v1alpha1.GroupSync{}} {
+			cacheOpts.ByObject[o] = cache.ByObject{Label: sel}
+		}
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme: scheme,
+		Cache:  cacheOpts,
+		Metrics: metricsserver.Options{
+			BindAddress: metricsAddr,
+			// HTTP/2 stays off: it has had rapid-reset CVEs and metrics need none of it.
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+		},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              leaderID,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		log.Error(err, "Unable to create manager")
+		os.Exit(1)
+	}
+	resolver := &connection.Resolver{
+		Kube:      mgr.GetClient(),
+		Registry:  graph.NewRegistry(),
+		TimeScale: timeScale,
+		Deletions: connection.NewDeletionLimiter(),
+	}
+	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency}); err != nil {
+		log.Error(err, "Unable to set up controllers")
+		os.Exit(1)
+	}
+	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
+	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
+
+	log.Info("Starting manager", "watchNamespaces", watchNamespaces, "labelSelector", labelSelector)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "Manager stopped with error")
+		os.Exit(1)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}

@@ -1,0 +1,159 @@
+package directory_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/yaml"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/controllers/directory"
+	"github.com/directory-operator/directory-operator/internal/connection"
+	"github.com/directory-operator/directory-operator/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Run(m, testenv.Options{
+		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
+			return (&directory.Reconciler{Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr)
+		},
+	}, &env))
+}
+
+func readyCondition(t *testing.T, dir *v1alpha1.Directory) *metav1.Condition {
+	t.Helper()
+	env.Get(t, dir)
+	return meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady)
+}
+
+func waitReady(t *testing.T, dir *v1alpha1.Directory, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	t.Helper()
+	var c *metav1.Condition
+	testenv.Eventually(t, 30*time.Second, "Ready="+string(status)+"/"+reason, func() bool {
+		c = readyCondition(t, dir)
+		return c != nil && c.Status == status && c.Reason == reason && c.ObservedGeneration == dir.Generation
+	})
+	return c
+}
+
+func statusText(t *testing.T, dir *v1alpha1.Directory) string {
+	b, err := yaml.Marshal(dir.Status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestValidSecretBecomesReadyWithOrganization(t *testing.T) {
+	ns := env.Namespace(t)
+	dir := env.CreateDirectory(t, ns, testenv.DirectoryOptions{})
+	c := waitReady(t, dir, metav1.ConditionTrue, v1alpha1.ReasonSucceeded)
+	if dir.Status.Organization == nil || dir.Status.Organization.DisplayName == "" {
+		t.Fatalf("organization not reported: %+v", dir.Status.Organization)
+	}
+	if !strings.Contains(c.Message, dir.Status.Organization.DisplayName) {
+		t.Errorf("Ready message %q does not name the organization", c.Message)
+	}
+	if len(dir.Status.Organization.VerifiedDomains) == 0 || dir.Status.LastCheckTime == nil {
+		t.Errorf("verified domains or lastCheckTime missing: %+v", dir.Status)
+	}
+	if dir.Status.Throttling == nil || dir.Status.Throttling.Requests == 0 {
+		t.Errorf("throttling figures missing: %+v", dir.Status.Throttling)
+	}
+	env.AssertNoSecrets(t, ns, statusText(t, dir), testenv.ClientSecret)
+}
+
+func TestWrongSecretThenFixingTheSecretAlone(t *testing.T) {
+	ns := env.Namespace(t)
+	const wrong = "wrong-secret-Never-Logged-91"
+	dir := env.CreateDirectory(t, ns, testenv.DirectoryOptions{ClientSecret: wrong})
+	c := waitReady(t, dir, metav1.ConditionFalse, v1alpha1.ReasonInvalidCredentials)
+	if !strings.Contains(c.Message, "AADSTS7000215") {
+		t.Errorf("message should carry the token endpoint's error code: %q", c.Message)
+	}
+	if !meta.IsStatusConditionTrue(dir.Status.Conditions, v1alpha1.ConditionStalled) {
+		t.Errorf("wrong credentials should be Stalled")
+	}
+	env.AssertNoSecrets(t, ns, statusText(t, dir), wrong, testenv.ClientSecret)
+
+	// Only the Secret changes; the Directory is not touched.
+	secret := &corev1.Secret{}
+	secret.Namespace, secret.Name = ns, "tenant-credentials"
+	env.Get(t, secret)
+	secret.Data["clientSecret"] = []byte(testenv.ClientSecret)
+	if err := env.Client.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, dir, metav1.ConditionTrue, v1alpha1.ReasonSucceeded)
+	env.AssertNoSecrets(t, ns, statusText(t, dir), wrong, testenv.ClientSecret)
+}
+
+func TestMissingPermissionIsNamedWithConsentURL(t *testing.T) {
+	ns := env.Namespace(t)
+	const clientID = "aaaaaaaa-0000-0000-0000-000000000001"
+	env.Sim.AddApp(clientID, "other-secret-1", "GroupMember.Read.All")
+	dir := env.CreateDirectory(t, ns, testenv.DirectoryOptions{ClientID: clientID, ClientSecret: "other-secret-1"})
+	c := waitReady(t, dir, metav1.ConditionFalse, v1alpha1.ReasonPermissionMissing)
+	if !strings.Contains(c.Message, "User.Read.All") {
+		t.Errorf("message should name the missing permission: %q", c.Message)
+	}
+	if !strings.Contains(c.Message, "/adminconsent?client_id="+clientID) {
+		t.Errorf("message should carry the admin-consent URL: %q", c.Message)
+	}
+	// Granting the permission and touching the Secret (as a rotation would) recovers.
+	env.Sim.SetPermissions(clientID, "User.Read.All")
+	dir.Spec.Interval = &metav1.Duration{Duration: time.Second}
+	if err := env.Client.Update(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, dir, metav1.ConditionTrue, v1alpha1.ReasonSucceeded)
+}
+
+func TestAppWithoutConsentIsConsentRequired(t *testing.T) {
+	ns := env.Namespace(t)
+	const clientID = "aaaaaaaa-0000-0000-0000-000000000002"
+	env.Sim.AddApp(clientID, "other-secret-2")
+	dir := env.CreateDirectory(t, ns, testenv.DirectoryOptions{ClientID: clientID, ClientSecret: "other-secret-2"})
+	c := waitReady(t, dir, metav1.ConditionFalse, v1alpha1.ReasonConsentRequired)
+	if !strings.Contains(c.Message, "adminconsent") {
+		t.Errorf("message should carry the admin-consent URL: %q", c.Message)
+	}
+}
+
+func TestCRDValidationRejectsBadCredentialsAndClouds(t *testing.T) {
+	ns := env.Namespace(t)
+	ref := &v1alpha1.SecretKeySelector{Name: "s", Key: "k"}
+	cases := []struct {
+		name string
+		spec v1alpha1.DirectorySpec
+		want string
+	}{
+		{"two credentials", v1alpha1.DirectorySpec{TenantID: "t", ClientID: "c", Credential: v1alpha1.DirectoryCredential{
+			ClientSecret: ref, WorkloadIdentity: &v1alpha1.WorkloadIdentityCredential{}}}, "exactly one of clientSecret, clientCertificate or workloadIdentity"},
+		{"no credential", v1alpha1.DirectorySpec{TenantID: "t", ClientID: "c"}, "exactly one of clientSecret, clientCertificate or workloadIdentity"},
+		{"custom cloud without endpoints", v1alpha1.DirectorySpec{TenantID: "t", ClientID: "c",
+			Credential: v1alpha1.DirectoryCredential{ClientSecret: ref},
+			Cloud:      v1alpha1.CloudSpec{Name: v1alpha1.CloudCustom}}, "cloud Custom requires authorityHost and graphEndpoint"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := &v1alpha1.Directory{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad-" + string(rune('a'+i))}, Spec: tc.spec}
+			err := env.Client.Create(context.Background(), dir)
+			if err == nil {
+				t.Fatal("the API server accepted an invalid Directory")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,175 @@
+// Package connection turns a Directory reference into a ready Graph client,
+// its safety rails and its deletion allowance. Every controller goes through
+// it, so credentials are read in exactly one place and never leave it.
+package connection
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
+	"github.com/directory-operator/directory-operator/internal/graph"
+)
+
+// Resolver builds Graph clients for Directories. One per manager.
+type Resolver struct {
+	Kube     client.Reader
+	Registry *graph.Registry
+	// TimeScale compresses the client-side throttle budget's windows; it must
+	// match a time-compressed emulator (tests, benchmarks). 0 or 1 = real time.
+	TimeScale float64
+	// Deletions enforces Directory.spec.safety.maxDeletionsPerHour.
+	Deletions *DeletionLimiter
+}
+
+// Connection is a resolved Directory.
+type Connection struct {
+	Directory *v1alpha1.Directory
+	Graph     *graph.Client
+	Safety    Safety
+}
+
+// secretNotFound is returned while a referenced Secret is missing. The
+// Directory watches Secrets, so creating it reconciles at once.
+func secretNotFound(name string) error {
+	return ctrlkit.Stalled(v1alpha1.ReasonSecretNotFound, "Secret %q not found", name)
+}
+
+// Config reads a Directory's Secrets and returns the Graph client config.
+// Errors never carry Secret contents.
+func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.Config, error) {
+	spec := dir.Spec
+	cfg := graph.Config{TenantID: spec.TenantID, ClientID: spec.ClientID}
+	switch spec.Cloud.Name {
+	case v1alpha1.CloudCustom:
+		cfg.AuthorityHost, cfg.GraphEndpoint = spec.Cloud.AuthorityHost, strings.TrimSuffix(spec.Cloud.GraphEndpoint, "/")
+	case "":
+		cfg.AuthorityHost, cfg.GraphEndpoint = graph.CloudEndpoints(string(v1alpha1.CloudAzurePublic))
+	default:
+		cfg.AuthorityHost, cfg.GraphEndpoint = graph.CloudEndpoints(string(spec.Cloud.Name))
+	}
+	if ref := spec.Cloud.CABundle; ref != nil {
+		b, err := r.secretKey(ctx, dir.Namespace, ref.Name, ref.Key)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.CABundlePEM = b
+	}
+	cred := spec.Credential
+	switch {
+	case cred.ClientSecret != nil:
+		b, err := r.secretKey(ctx, dir.Namespace, cred.ClientSecret.Name, cred.ClientSecret.Key)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.ClientSecret = strings.TrimSpace(string(b))
+	case cred.ClientCertificate != nil:
+		cc := cred.ClientCertificate
+		certKey, keyKey := defaultString(cc.CertificateKey, "tls.crt"), defaultString(cc.PrivateKeyKey, "tls.key")
+		crt, err := r.secretKey(ctx, dir.Namespace, cc.SecretName, certKey)
+		if err != nil {
+			return cfg, err
+		}
+		key, err := r.secretKey(ctx, dir.Namespace, cc.SecretName, keyKey)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.CertificatePEM, cfg.PrivateKeyPEM = crt, key
+	case cred.WorkloadIdentity != nil:
+		cfg.FederatedTokenFile = defaultString(cred.WorkloadIdentity.TokenFile, "/var/run/secrets/azure/tokens/azure-identity-token")
+	default:
+		return cfg, ctrlkit.Stalled(v1alpha1.ReasonInvalidSpec, "credential must set one of clientSecret, clientCertificate or workloadIdentity")
+	}
+	cfg.Budget = budgetFor(spec.Throttle)
+	if r.TimeScale > 0 {
+		cfg.Budget.TimeScale = r.TimeScale
+	}
+	return cfg, nil
+}
+
+func budgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
+	b := graph.BudgetForTenantSize(string(defaultString(string(t.TenantSize), string(v1alpha1.TenantSizeL))))
+	if t.ResourceUnitsPer10s != nil {
+		b.ResourceUnitsPer10s = int(*t.ResourceUnitsPer10s)
+	}
+	if t.WritesPer150s != nil {
+		b.WritesPer150s = int(*t.WritesPer150s)
+	}
+	return b
+}
+
+// Client returns the cached Graph client for a Directory, rebuilt when its
+// spec or Secrets changed.
+func (r *Resolver) Client(ctx context.Context, dir *v1alpha1.Directory) (*graph.Client, error) {
+	cfg, err := r.Config(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.Registry.Client(Key(dir), cfg)
+	if err != nil {
+		return nil, ctrlkit.Stalled(v1alpha1.ReasonInvalidCredentials, "building Graph client: %v", err)
+	}
+	return c, nil
+}
+
+// Connect resolves the Directory a dependent resource references. It waits
+// (requeues) while the Directory is missing or not yet Ready, so dependents
+// never hammer Graph with a connection known to be broken.
+func (r *Resolver) Connect(ctx context.Context, namespace, name string) (*Connection, error) {
+	dir := &v1alpha1.Directory{}
+	if err := r.Kube.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, dir); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonDirectoryNotFound, "Directory %q not found", name)
+		}
+		return nil, err
+	}
+	ready := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady)
+	usable := ready != nil && (ready.Status == metav1.ConditionTrue || ready.Reason == v1alpha1.ReasonThrottled)
+	if !usable {
+		msg := "not checked yet"
+		if ready != nil {
+			msg = ready.Reason + ": " + ready.Message
+		}
+		return nil, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonDirectoryNotReady, "Directory %q is not ready (%s)", name, msg)
+	}
+	gc, err := r.Client(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Connection{Directory: dir, Graph: gc, Safety: NewSafety(dir.Spec.Safety)}, nil
+}
+
+// Key identifies a Directory in the client registry and the deletion limiter.
+func Key(dir *v1alpha1.Directory) string { return dir.Namespace + "/" + dir.Name }
+
+func (r *Resolver) secretKey(ctx context.Context, namespace, name, key string) ([]byte, error) {
+	s := &corev1.Secret{}
+	if err := r.Kube.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, secretNotFound(name)
+		}
+		return nil, fmt.Errorf("reading Secret %q: %w", name, err)
+	}
+	v, ok := s.Data[key]
+	if !ok || len(v) == 0 {
+		return nil, ctrlkit.Stalled(v1alpha1.ReasonSecretNotFound, "Secret %q has no key %q", name, key)
+	}
+	return v, nil
+}
+
+func defaultString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
