@@ -25,6 +25,10 @@ const (
 	DeletionOrphan  DeletionPolicy = "Orphan"
 )
 
+// ReasonUserNotFound says an ObserveOnly DirectoryUser has no user to
+// observe: the operator never creates one in that mode.
+const ReasonUserNotFound = "UserNotFound"
+
 // ManagerReference points at a user's manager: another DirectoryUser in the
 // namespace, or a UPN in the tenant.
 // +kubebuilder:validation:XValidation:rule="has(self.userRef) != has(self.userPrincipalName)",message="manager must set exactly one of userRef or userPrincipalName"

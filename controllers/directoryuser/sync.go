@@ -1,0 +1,475 @@
+package directoryuser
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
+	"github.com/directory-operator/directory-operator/internal/graph"
+)
+
+// sync runs the steps in order. Each returns a typed error (ctrlkit) that
+// decides conditions and requeue; the first error ends the reconcile.
+func (r *Reconciler) sync(ctx context.Context, s *state) error {
+	du := s.du
+	conn, err := r.Resolver.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
+	if err != nil {
+		return err
+	}
+	s.conn, s.gc = conn, conn.Graph
+	if !conn.Safety.DomainAllowed(du.Spec.UserPrincipalName) {
+		return ctrlkit.Stalled(v1alpha1.ReasonDomainNotAllowed,
+			"the domain of %s is not in Directory %q safety.allowedDomains", du.Spec.UserPrincipalName, du.Spec.DirectoryRef.Name)
+	}
+	if !observeOnly(du) && du.Spec.AccountEnabled != nil && !*du.Spec.AccountEnabled &&
+		conn.Safety.Protected(du.Status.ID, du.Spec.UserPrincipalName, du.Status.UserPrincipalName) {
+		return ctrlkit.Stalled(v1alpha1.ReasonProtectedUser,
+			"%s is a protected user of Directory %q and is never disabled", du.Spec.UserPrincipalName, du.Spec.DirectoryRef.Name)
+	}
+	steps := []func(context.Context, *state) error{r.findOrCreate, r.updateFields, r.syncManager}
+	for _, step := range steps {
+		if err := step(ctx, s); err != nil {
+			if s.found {
+				r.setStatusFromLive(s)
+			}
+			return err
+		}
+	}
+	r.setStatusFromLive(s)
+	return nil
+}
+
+// findOrCreate sets s.live: the user by its recorded ID, else by UPN
+// (adopting it when allowed), else a new user.
+func (r *Reconciler) findOrCreate(ctx context.Context, s *state) error {
+	du := s.du
+	if du.Status.ID == "" {
+		if id, ok := r.created.Load(du.UID); ok {
+			du.Status.ID = id.(string)
+		}
+	} else {
+		// Status holds the ID: the fallback is no longer needed.
+		r.created.Delete(du.UID)
+	}
+	if id := du.Status.ID; id != "" {
+		u, err := s.gc.GetUser(ctx, id)
+		switch {
+		case err == nil:
+			s.live, s.found = u, true
+			return nil
+		case graph.IsNotFound(err) && r.recentlyCreated(du):
+			// Never POST again here: the user exists, Graph's read replicas
+			// have not caught up yet.
+			return ctrlkit.Waiting(ctrlkit.Jitter(orDefault(r.LagRetry, DefaultLagRetry), 0.2), v1alpha1.ReasonReplicationLag,
+				"user %s was created moments ago and is not readable yet (Graph replication lag)", id)
+		case graph.IsNotFound(err):
+			log.FromContext(ctx).Info("User no longer exists in Graph; looking it up by UPN", "id", id, "upn", du.Spec.UserPrincipalName)
+			du.Status.ID, du.Status.Adopted, du.Status.CreatedDateTime = "", false, nil
+			r.created.Delete(du.UID)
+		default:
+			return graphError(err, "reading user "+id)
+		}
+	}
+
+	u, err := s.gc.GetUser(ctx, du.Spec.UserPrincipalName)
+	switch {
+	case err == nil:
+		return r.adopt(ctx, s, u)
+	case !graph.IsNotFound(err):
+		return graphError(err, "looking up user "+du.Spec.UserPrincipalName)
+	case observeOnly(du):
+		return ctrlkit.Waiting(interval(du), v1alpha1.ReasonUserNotFound,
+			"no user %s in the directory; ObserveOnly never creates one", du.Spec.UserPrincipalName)
+	}
+	return r.create(ctx, s)
+}
+
+// adopt binds the resource to a user that existed before it. ObserveOnly
+// only watches it (no ID recorded: the operator does not own it); Full
+// takes it over only with spec.adopt, and never sets its password.
+func (r *Reconciler) adopt(ctx context.Context, s *state, u graph.User) error {
+	du := s.du
+	if observeOnly(du) {
+		s.live, s.found = u, true
+		return nil
+	}
+	if !du.Spec.Adopt {
+		return ctrlkit.Stalled(v1alpha1.ReasonUserExists,
+			"a user with userPrincipalName %s already exists (id %s); set spec.adopt: true to manage it", u.UserPrincipalName, u.ID)
+	}
+	s.live, s.found, s.adopted = u, true, true
+	du.Status.ID, du.Status.Adopted = u.ID, true
+	du.Status.CreatedDateTime = metaTime(u.CreatedDateTime)
+	return r.recordID(ctx, s)
+}
+
+// create makes the user with one POST. The password Secret exists before
+// the POST (a crash cannot lose the password) and the returned ID is
+// written to status right after it (a retry cannot create a second user).
+func (r *Reconciler) create(ctx context.Context, s *state) error {
+	du := s.du
+	password, forceChange, err := r.initialPassword(ctx, du)
+	if err != nil {
+		return err
+	}
+	nu := newUser(du, password, forceChange)
+	u, err := s.gc.CreateUser(ctx, nu)
+	if err != nil {
+		if graph.KindOf(err) == graph.Conflict {
+			// The UPN is taken but the lookup above missed it: a user created
+			// moments ago elsewhere. The next lookup sees it and decides.
+			return ctrlkit.Waiting(ctrlkit.Jitter(orDefault(r.LagRetry, DefaultLagRetry), 0.2), v1alpha1.ReasonReplicationLag,
+				"userPrincipalName %s was taken while creating the user; looking again", du.Spec.UserPrincipalName)
+		}
+		return graphError(err, "creating user "+du.Spec.UserPrincipalName)
+	}
+	fillCreated(&u, nu)
+	r.created.Store(du.UID, u.ID)
+	s.live, s.found, s.created = u, true, true
+	du.Status.ID = u.ID
+	du.Status.CreatedDateTime = metaTime(u.CreatedDateTime)
+	if du.Status.CreatedDateTime == nil {
+		now := metav1.NewTime(r.now().Truncate(time.Second))
+		du.Status.CreatedDateTime = &now
+	}
+	return r.recordID(ctx, s)
+}
+
+// recordID patches status at once with what identifies the user, retrying
+// briefly: losing the ID would turn the next reconcile's lookup into a
+// conflict with the operator's own user.
+func (r *Reconciler) recordID(ctx context.Context, s *state) error {
+	du := s.du
+	r.setStatusFromLive(s)
+	err := retry.OnError(retry.DefaultBackoff, func(error) bool { return ctx.Err() == nil }, func() error {
+		return r.Status().Patch(ctx, du, client.MergeFrom(s.before))
+	})
+	if err != nil {
+		return fmt.Errorf("recording user id %s in status: %w", du.Status.ID, err)
+	}
+	s.before = du.DeepCopy()
+	return nil
+}
+
+func (r *Reconciler) recentlyCreated(du *v1alpha1.DirectoryUser) bool {
+	if du.Status.Adopted || du.Status.CreatedDateTime == nil {
+		return false
+	}
+	return r.now().Sub(du.Status.CreatedDateTime.Time) < orDefault(r.ReplicationGrace, DefaultReplicationGrace)
+}
+
+// updateFields patches the fields the spec sets and the live user does not
+// match, in one PATCH (a UPN change is a rename, not delete+create).
+// ObserveOnly only records the difference.
+func (r *Reconciler) updateFields(ctx context.Context, s *state) error {
+	upd, fields := diff(s.du.Spec, s.live)
+	if len(fields) == 0 {
+		return nil
+	}
+	if observeOnly(s.du) {
+		s.drift = append(s.drift, fields...)
+		return nil
+	}
+	if upd.AccountEnabled != nil && !*upd.AccountEnabled && s.conn.Safety.Protected(s.live.ID, s.live.UserPrincipalName) {
+		return ctrlkit.Stalled(v1alpha1.ReasonProtectedUser,
+			"%s is a protected user of Directory %q and is never disabled", s.live.UserPrincipalName, s.du.Spec.DirectoryRef.Name)
+	}
+	if err := s.gc.UpdateUser(ctx, s.live.ID, upd); err != nil {
+		switch {
+		case graph.KindOf(err) == graph.Conflict:
+			return ctrlkit.Stalled(v1alpha1.ReasonUserExists, "cannot rename to %s: %v", s.du.Spec.UserPrincipalName, err)
+		case graph.IsNotFound(err) && r.recentlyCreated(s.du):
+			return ctrlkit.Waiting(ctrlkit.Jitter(orDefault(r.LagRetry, DefaultLagRetry), 0.2), v1alpha1.ReasonReplicationLag,
+				"user %s is not writable yet (Graph replication lag)", s.live.ID)
+		}
+		return graphError(err, "updating user "+s.live.ID)
+	}
+	apply(&s.live, upd)
+	s.updated = append(s.updated, fields...)
+	return nil
+}
+
+// diff returns the update that makes live match spec for the fields spec
+// sets, and their JSON names.
+func diff(spec v1alpha1.DirectoryUserSpec, live graph.User) (graph.UserUpdate, []string) {
+	var u graph.UserUpdate
+	var fields []string
+	str := func(name, want, have string, dst **string) {
+		if want != "" && want != have {
+			w := want
+			*dst = &w
+			fields = append(fields, name)
+		}
+	}
+	ptr := func(name string, want *string, have string, dst **string) {
+		if want != nil && *want != have {
+			w := *want
+			*dst = &w
+			fields = append(fields, name)
+		}
+	}
+	str("userPrincipalName", spec.UserPrincipalName, live.UserPrincipalName, &u.UserPrincipalName)
+	str("displayName", spec.DisplayName, live.DisplayName, &u.DisplayName)
+	str("givenName", spec.GivenName, live.GivenName, &u.GivenName)
+	str("surname", spec.Surname, live.Surname, &u.Surname)
+	str("mailNickname", spec.MailNickname, live.MailNickname, &u.MailNickname)
+	ptr("jobTitle", spec.JobTitle, live.JobTitle, &u.JobTitle)
+	ptr("department", spec.Department, live.Department, &u.Department)
+	ptr("officeLocation", spec.OfficeLocation, live.OfficeLocation, &u.OfficeLocation)
+	str("usageLocation", spec.UsageLocation, live.UsageLocation, &u.UsageLocation)
+	ptr("employeeId", spec.EmployeeID, live.EmployeeID, &u.EmployeeID)
+	if spec.AccountEnabled != nil && (live.AccountEnabled == nil || *live.AccountEnabled != *spec.AccountEnabled) {
+		v := *spec.AccountEnabled
+		u.AccountEnabled = &v
+		fields = append(fields, "accountEnabled")
+	}
+	return u, fields
+}
+
+// apply records a successful update in the live copy, so status shows the
+// new values without another GET.
+func apply(live *graph.User, u graph.UserUpdate) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&live.UserPrincipalName, u.UserPrincipalName)
+	set(&live.DisplayName, u.DisplayName)
+	set(&live.GivenName, u.GivenName)
+	set(&live.Surname, u.Surname)
+	set(&live.MailNickname, u.MailNickname)
+	set(&live.JobTitle, u.JobTitle)
+	set(&live.Department, u.Department)
+	set(&live.OfficeLocation, u.OfficeLocation)
+	set(&live.UsageLocation, u.UsageLocation)
+	set(&live.EmployeeID, u.EmployeeID)
+	if u.AccountEnabled != nil {
+		v := *u.AccountEnabled
+		live.AccountEnabled = &v
+	}
+}
+
+// syncManager sets the manager when the spec names one. A manager that does
+// not exist yet (or a referenced DirectoryUser without an object ID) waits.
+func (r *Reconciler) syncManager(ctx context.Context, s *state) error {
+	m := s.du.Spec.Manager
+	if m == nil {
+		return nil
+	}
+	want, err := r.resolveManager(ctx, s, m)
+	if err != nil || want.ID == "" {
+		return err
+	}
+	if cur := s.live.Manager; cur != nil && cur.ID == want.ID {
+		return nil
+	}
+	if observeOnly(s.du) {
+		s.drift = append(s.drift, "manager")
+		return nil
+	}
+	if err := s.gc.SetManager(ctx, s.live.ID, want.ID); err != nil {
+		if graph.IsNotFound(err) {
+			return ctrlkit.Waiting(ctrlkit.Jitter(orDefault(r.ManagerRetry, DefaultManagerRetry), 0.1), v1alpha1.ReasonWaitingForManager,
+				"manager %s or user %s is not visible in Graph yet", want.UserPrincipalName, s.live.ID)
+		}
+		return graphError(err, "setting the manager of "+s.live.ID)
+	}
+	s.live.Manager = &want
+	s.updated = append(s.updated, "manager")
+	return nil
+}
+
+// resolveManager finds the manager's object ID. A UPN manager the live user
+// already has costs no Graph read.
+func (r *Reconciler) resolveManager(ctx context.Context, s *state, m *v1alpha1.ManagerReference) (graph.UserRef, error) {
+	wait := func(format string, args ...any) error {
+		return ctrlkit.Waiting(ctrlkit.Jitter(orDefault(r.ManagerRetry, DefaultManagerRetry), 0.1), v1alpha1.ReasonWaitingForManager, format, args...)
+	}
+	if m.UserRef != nil {
+		other := &v1alpha1.DirectoryUser{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: s.du.Namespace, Name: m.UserRef.Name}, other); err != nil {
+			if apierrors.IsNotFound(err) {
+				return graph.UserRef{}, wait("manager DirectoryUser %q does not exist", m.UserRef.Name)
+			}
+			return graph.UserRef{}, err
+		}
+		if other.Status.ID == "" {
+			return graph.UserRef{}, wait("manager DirectoryUser %q has no user yet", m.UserRef.Name)
+		}
+		upn := other.Status.UserPrincipalName
+		if upn == "" {
+			upn = other.Spec.UserPrincipalName
+		}
+		return graph.UserRef{ID: other.Status.ID, UserPrincipalName: upn}, nil
+	}
+	if cur := s.live.Manager; cur != nil && strings.EqualFold(cur.UserPrincipalName, m.UserPrincipalName) {
+		return *cur, nil
+	}
+	mu, err := s.gc.GetUser(ctx, m.UserPrincipalName)
+	if err != nil {
+		if graph.IsNotFound(err) {
+			return graph.UserRef{}, wait("manager %s does not exist in the directory yet", m.UserPrincipalName)
+		}
+		return graph.UserRef{}, graphError(err, "looking up manager "+m.UserPrincipalName)
+	}
+	return graph.UserRef{ID: mu.ID, UserPrincipalName: mu.UserPrincipalName}, nil
+}
+
+// setStatusFromLive shows what Graph holds (never the spec's wishes).
+func (r *Reconciler) setStatusFromLive(s *state) {
+	st := &s.du.Status
+	u := s.live
+	st.UserPrincipalName = u.UserPrincipalName
+	st.DisplayName = u.DisplayName
+	st.JobTitle = u.JobTitle
+	st.Department = u.Department
+	st.AccountEnabled = nil
+	if u.AccountEnabled != nil {
+		v := *u.AccountEnabled
+		st.AccountEnabled = &v
+	}
+	st.ManagerUserPrincipalName = ""
+	if u.Manager != nil {
+		st.ManagerUserPrincipalName = u.Manager.UserPrincipalName
+	}
+	if t := metaTime(u.CreatedDateTime); t != nil {
+		st.CreatedDateTime = t
+	}
+	now := metav1.NewTime(r.now().Truncate(time.Second))
+	st.LastSyncTime = &now
+	st.Drift = nil
+	if len(s.drift) > 0 {
+		st.Drift = append([]string(nil), s.drift...)
+		sort.Strings(st.Drift)
+	}
+}
+
+// newUser is the POST body: spec values, and defaults Graph requires.
+func newUser(du *v1alpha1.DirectoryUser, password string, forceChange bool) graph.NewUser {
+	spec := du.Spec
+	local, _, _ := strings.Cut(spec.UserPrincipalName, "@")
+	nu := graph.NewUser{
+		UserPrincipalName:     spec.UserPrincipalName,
+		DisplayName:           spec.DisplayName,
+		MailNickname:          spec.MailNickname,
+		GivenName:             spec.GivenName,
+		Surname:               spec.Surname,
+		UsageLocation:         spec.UsageLocation,
+		AccountEnabled:        spec.AccountEnabled == nil || *spec.AccountEnabled,
+		Password:              password,
+		ForceChangeNextSignIn: forceChange,
+	}
+	if nu.DisplayName == "" {
+		nu.DisplayName = local
+	}
+	if nu.MailNickname == "" {
+		nu.MailNickname = mailNickname(local)
+	}
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	nu.JobTitle, nu.Department = deref(spec.JobTitle), deref(spec.Department)
+	nu.OfficeLocation, nu.EmployeeID = deref(spec.OfficeLocation), deref(spec.EmployeeID)
+	return nu
+}
+
+// mailNickname keeps the characters Graph accepts in a mail nickname.
+func mailNickname(local string) string {
+	n := strings.Map(func(r rune) rune {
+		if r > 127 || strings.ContainsRune(" @()\\[]\";:<>,", r) {
+			return -1
+		}
+		return r
+	}, local)
+	n = strings.Trim(n, ".")
+	if len(n) > 64 {
+		n = n[:64]
+	}
+	if n == "" {
+		n = "user"
+	}
+	return n
+}
+
+// fillCreated completes a POST answer that omitted properties we sent.
+func fillCreated(u *graph.User, nu graph.NewUser) {
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&u.UserPrincipalName, nu.UserPrincipalName)
+	fill(&u.DisplayName, nu.DisplayName)
+	fill(&u.MailNickname, nu.MailNickname)
+	fill(&u.GivenName, nu.GivenName)
+	fill(&u.Surname, nu.Surname)
+	fill(&u.JobTitle, nu.JobTitle)
+	fill(&u.Department, nu.Department)
+	fill(&u.OfficeLocation, nu.OfficeLocation)
+	fill(&u.UsageLocation, nu.UsageLocation)
+	fill(&u.EmployeeID, nu.EmployeeID)
+	if u.AccountEnabled == nil {
+		v := nu.AccountEnabled
+		u.AccountEnabled = &v
+	}
+}
+
+// graphError turns a Graph failure into what the controller should do:
+// wait out throttling, stall on what only a human can fix, back off on the
+// rest.
+func graphError(err error, doing string) error {
+	if d, ok := graph.IsThrottled(err); ok {
+		d = throttleDelay(d)
+		return ctrlkit.Waiting(d, v1alpha1.ReasonThrottled, "Graph throttled %s; retrying in %s", doing, d.Round(100*time.Millisecond))
+	}
+	switch graph.KindOf(err) {
+	case graph.Forbidden:
+		return &ctrlkit.StalledError{Reason: v1alpha1.ReasonPermissionMissing, Message: "Graph refused " + doing + "; grant the app User.ReadWrite.All with admin consent", Err: err}
+	case graph.Invalid:
+		return &ctrlkit.StalledError{Reason: v1alpha1.ReasonInvalidSpec, Message: "Graph rejected " + doing, Err: err}
+	case graph.Conflict:
+		return &ctrlkit.StalledError{Reason: v1alpha1.ReasonUserExists, Message: doing + " conflicts with an existing object", Err: err}
+	case graph.Unauthorized:
+		// The Directory reports the credential problem; its recovery wakes us.
+		return ctrlkit.Waiting(time.Minute, v1alpha1.ReasonInvalidCredentials, "%s: %v", doing, err)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// throttleDelay honours Retry-After and adds a little jitter so users
+// throttled together do not retry in the same instant.
+func throttleDelay(retryAfter time.Duration) time.Duration {
+	if retryAfter <= 0 {
+		retryAfter = time.Second
+	}
+	return retryAfter + time.Duration(rand.Int64N(int64(retryAfter/10)+int64(250*time.Millisecond)))
+}
+
+func metaTime(t *time.Time) *metav1.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	m := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &m
+}
+
+func joinFields(fields []string) string {
+	f := append([]string(nil), fields...)
+	sort.Strings(f)
+	return strings.Join(f, ", ")
+}
