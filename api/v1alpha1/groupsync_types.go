@@ -42,15 +42,63 @@ const (
 	SyncDelta SyncMode = "delta"
 )
 
+// ManagerStrategy says how a full sync resolved managers.
+// +kubebuilder:validation:Enum=none;perMember;tenantSweep
+type ManagerStrategy string
+
+const (
+	// ManagersNone: managers were not asked for (includeManagers: false).
+	ManagersNone ManagerStrategy = "none"
+	// ManagersPerMember: one manager GET per member, 20 per $batch.
+	ManagersPerMember ManagerStrategy = "perMember"
+	// ManagersTenantSweep: one users/delta enumeration of the whole tenant
+	// with the manager expanded.
+	ManagersTenantSweep ManagerStrategy = "tenantSweep"
+)
+
+// AnnotationSyncRequested, set or changed to any value (e.g. a timestamp),
+// makes the GroupSync sync now instead of at its next interval.
+const AnnotationSyncRequested = "entra.directory-operator.io/sync-requested-at"
+
 // LastSync describes the last completed sync.
 type LastSync struct {
-	Time          metav1.Time `json:"time"`
-	Mode          SyncMode    `json:"mode"`
-	Added         int32       `json:"added"`
-	Removed       int32       `json:"removed"`
-	Updated       int32       `json:"updated"`
-	GraphRequests int64       `json:"graphRequests"`
-	ResourceUnits int64       `json:"resourceUnits"`
+	Time metav1.Time `json:"time"`
+	Mode SyncMode    `json:"mode"`
+	// Added, Removed and Updated count members that joined, left, or
+	// changed attributes or manager.
+	Added   int32 `json:"added"`
+	Removed int32 `json:"removed"`
+	Updated int32 `json:"updated"`
+	// GraphRequests and ResourceUnits are what the sync cost ($batch
+	// envelopes count as one request).
+	GraphRequests int64 `json:"graphRequests"`
+	ResourceUnits int64 `json:"resourceUnits"`
+	// ManagerStrategy is how a full sync resolved managers.
+	// +optional
+	ManagerStrategy ManagerStrategy `json:"managerStrategy,omitempty"`
+	// EstimatedResourceUnits is the cost model's price of the chosen full
+	// sync plan, for comparison with ResourceUnits.
+	// +optional
+	EstimatedResourceUnits int64 `json:"estimatedResourceUnits,omitempty"`
+}
+
+// SyncCursor is where the next delta sync resumes, and the spec it was
+// built for: a change of group, transitive or includeManagers forces a
+// full sync. Members themselves live in the export, never in status.
+type SyncCursor struct {
+	// Group is the spec.group the groupId was resolved from
+	// ("id:<id>" or "displayName:<name>").
+	Group string `json:"group"`
+	// +optional
+	Transitive bool `json:"transitive,omitempty"`
+	// +optional
+	IncludeManagers bool `json:"includeManagers,omitempty"`
+	// GroupDeltaLink resumes groups/delta for the group's members.
+	// +optional
+	GroupDeltaLink string `json:"groupDeltaLink,omitempty"`
+	// UsersDeltaLink resumes users/delta for attribute and manager changes.
+	// +optional
+	UsersDeltaLink string `json:"usersDeltaLink,omitempty"`
 }
 
 // GroupSyncStatus reports the mirror.
@@ -71,6 +119,9 @@ type GroupSyncStatus struct {
 	// Export is the ConfigMap the CSV is in, and how it is stored.
 	// +optional
 	Export *ExportStatus `json:"export,omitempty"`
+	// Cursor resumes the next sync incrementally.
+	// +optional
+	Cursor *SyncCursor `json:"cursor,omitempty"`
 }
 
 // ExportStatus says where the CSV is and how to read it.

@@ -125,7 +125,9 @@ func Read(ctx context.Context, c client.Reader, ns, name, fileName string) ([]by
 		if cm.Labels[LabelShard] != strconv.Itoa(i) {
 			return nil, fmt.Errorf("export %s: shard %d missing", name, i)
 		}
-		if v, ok := cm.Data[fileName]; ok && len(list.Items) == 1 {
+		// A plain file is always whole in shard 0; shards after it can only
+		// be leftovers of an earlier gzip export whose cleanup was cut short.
+		if v, ok := cm.Data[fileName]; ok && i == 0 {
 			return []byte(v), nil
 		}
 		gz = append(gz, cm.BinaryData[fileName+".gz"]...)
@@ -137,7 +139,14 @@ func Read(ctx context.Context, c client.Reader, ns, name, fileName string) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", name, err)
 	}
-	return io.ReadAll(zr)
+	// One export is one gzip member; bytes after it can only be a stale
+	// shard that Write had not deleted yet, so they are ignored.
+	zr.Multistream(false)
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", name, err)
+	}
+	return b, nil
 }
 
 // Command is the one kubectl command that prints the file.
