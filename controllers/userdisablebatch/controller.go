@@ -1,0 +1,314 @@
+// Package userdisablebatch reconciles UserDisableBatch: it disables (or, in a
+// dry run, only reads) many Entra accounts through $batch requests paced by
+// the Directory's shared budget, and keeps one result row per user in status.
+//
+// Status is the checkpoint. Every row has an outcome, Pending rows are the
+// work left, and a Pending row that records accountEnabledBefore=true has
+// been read and is due to be disabled. Rows are read (and the reads
+// checkpointed) before any write, so a restarted manager knows which users
+// it may already have disabled: it re-reads those before writing, and never
+// PATCHes a row already recorded Disabled.
+package userdisablebatch
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/connection"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
+	"github.com/directory-operator/directory-operator/internal/graph"
+)
+
+// Graph is what a batch needs from a Graph client.
+type Graph interface {
+	GetUsers(ctx context.Context, keys []string, selectProps ...string) ([]graph.UserResult, error)
+	UpdateUsers(ctx context.Context, updates []graph.UserUpdateItem) ([]graph.ItemResult, error)
+	RevokeSignInSessionsMany(ctx context.Context, ids []string) ([]graph.ItemResult, error)
+	FindGroups(ctx context.Context, displayName string) ([]graph.Group, error)
+	ListGroupMembers(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error)
+	Budget() *graph.Budget
+	Usage() graph.Usage
+}
+
+var _ Graph = (*graph.Client)(nil)
+
+// Defaults for the Reconciler's tuning fields.
+const (
+	// DefaultChunkConcurrency is how many $batch requests of one batch are
+	// in flight at once. The write quota bounds the pace anyway; a few
+	// requests in flight only hide round-trip latency.
+	DefaultChunkConcurrency = 4
+	// DefaultCheckpointInterval is the shortest time between checkpoints.
+	// Each one rewrites the whole status (~600 KiB at 5,000 rows), so
+	// checkpointing every chunk would cost the API server more than Graph.
+	DefaultCheckpointInterval = time.Second
+	// DefaultMaxInlineWait is the longest budget wait a reconcile sits out
+	// (inside the Graph client's own pacing, which waits at most 1 s: one
+	// 20-write $batch at the published quota). Longer waits (429s, a budget
+	// drained by others) end the reconcile with a requeue. Requeueing at
+	// every 1 s pacing wait instead would checkpoint the whole status each
+	// time, and at 5,000 rows a checkpoint costs as much as the wait: the
+	// batch would run at under half the quota.
+	DefaultMaxInlineWait = time.Second
+	// DefaultSliceDuration bounds one reconcile so that a long batch yields
+	// its worker (and notices shutdown) regularly.
+	DefaultSliceDuration = 30 * time.Second
+)
+
+// directoryIndex indexes batches by the Directory they reference.
+const directoryIndex = "spec.directoryRef.name"
+
+// Reconciler reconciles UserDisableBatch objects.
+type Reconciler struct {
+	client.Client
+	// APIReader reads around the cache when the cached status may be older
+	// than the last checkpoint (see freshBatch). Defaults to Client.
+	APIReader client.Reader
+	Resolver  *connection.Resolver
+	Recorder  events.EventRecorder
+
+	// Name of the controller (default "userdisablebatch") and Filter on its
+	// events: several managers in one process (tests, shards) need both.
+	Name   string
+	Filter predicate.Predicate
+	// Concurrency is the number of batches reconciled in parallel.
+	Concurrency int
+	// ChunkConcurrency, CheckpointInterval, MaxInlineWait and SliceDuration
+	// tune one batch's run; zero means the Default* value.
+	ChunkConcurrency   int
+	CheckpointInterval time.Duration
+	MaxInlineWait      time.Duration
+	SliceDuration      time.Duration
+	// Now is injectable for tests.
+	Now func() time.Time
+
+	mu sync.Mutex
+	// clean maps a batch to the resourceVersion of its last checkpoint,
+	// present only when every write this process sent for the batch is
+	// recorded in that checkpoint. Anything else (a new process, a failed
+	// checkpoint, a write whose answer was lost) makes the next reconcile
+	// read the batch from the API server and re-read the users it may have
+	// disabled.
+	clean map[types.UID]string
+}
+
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches,verbs=get;list;watch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile advances one batch.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	b := &v1alpha1.UserDisableBatch{}
+	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if finished(b.Status.Phase) {
+		return ctrl.Result{}, nil
+	}
+	lastRV, clean := r.takeClean(b.UID)
+	if !clean || lastRV != b.ResourceVersion {
+		fresh, err := r.freshBatch(ctx, req.NamespacedName)
+		if err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		b = fresh
+		if finished(b.Status.Phase) {
+			return ctrl.Result{}, nil
+		}
+	}
+
+	ru := r.newRun(ctx, b, clean)
+	err := r.summarize(b, ru.execute(ctx))
+
+	// The last checkpoint must land even when the manager is stopping: it
+	// records the answers Graph already gave.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if perr := ru.checkpoint(pctx); perr != nil {
+		// A batch deleted mid-run has nothing left to record.
+		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("checkpointing status: %w", perr))
+	}
+	if ru.clean() && !finished(b.Status.Phase) {
+		r.markClean(b.UID, b.ResourceVersion)
+	}
+	return ctrlkit.Result(err, 0)
+}
+
+// freshBatch reads the batch from the API server itself: the cache may not
+// have caught up with the last checkpoint yet, and acting on an older status
+// would redo finished rows.
+func (r *Reconciler) freshBatch(ctx context.Context, key types.NamespacedName) (*v1alpha1.UserDisableBatch, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	b := &v1alpha1.UserDisableBatch{}
+	if err := reader.Get(ctx, key, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (r *Reconciler) takeClean(uid types.UID) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rv, ok := r.clean[uid]
+	delete(r.clean, uid)
+	return rv, ok
+}
+
+func (r *Reconciler) markClean(uid types.UID, rv string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clean == nil {
+		r.clean = map[types.UID]string{}
+	}
+	r.clean[uid] = rv
+}
+
+// summarize sets phase, conditions and the completion event from the run's
+// outcome, and returns what decides the requeue.
+func (r *Reconciler) summarize(b *v1alpha1.UserDisableBatch, err error) error {
+	st := &b.Status
+	c := countRows(st.Users)
+	st.Counts = &c
+	var stalled *ctrlkit.StalledError
+	switch {
+	case err == nil && st.Phase == v1alpha1.BatchRunning && allDone(b):
+		st.Phase = v1alpha1.BatchCompleted
+		reason := v1alpha1.ReasonCompleted
+		if st.Counts.Failed > 0 || revokeFailures(st.Users) > 0 {
+			st.Phase, reason = v1alpha1.BatchCompletedWithErrors, v1alpha1.ReasonCompletedWithErrors
+		}
+		now := metav1.NewTime(r.now())
+		st.CompletedAt = &now
+		msg := completionMessage(b)
+		ctrlkit.Summarize(&st.CommonStatus, b.Generation, nil, msg)
+		ctrlkit.SetCondition(&st.CommonStatus, b.Generation, v1alpha1.ConditionReady, true, reason, msg)
+		r.event(b, corev1.EventTypeNormal, reason, msg)
+		return nil
+	case asStalled(err, &stalled):
+		st.Phase = v1alpha1.BatchFailed
+		now := metav1.NewTime(r.now())
+		st.CompletedAt = &now
+		ctrlkit.Summarize(&st.CommonStatus, b.Generation, err, "")
+		r.event(b, corev1.EventTypeWarning, stalled.Reason, stalled.Message)
+		return err
+	default:
+		if err == nil {
+			// Not finished: the run yielded its worker (time slice).
+			err = ctrlkit.Waiting(time.Millisecond, v1alpha1.ReasonProgressing, "%s", progressMessage(b))
+		}
+		ctrlkit.Summarize(&st.CommonStatus, b.Generation, err, "")
+		return err
+	}
+}
+
+func (r *Reconciler) event(b *v1alpha1.UserDisableBatch, kind, reason, msg string) {
+	if r.Recorder == nil {
+		return
+	}
+	if b.Spec.Reason != "" {
+		msg += " (reason: " + b.Spec.Reason + ")"
+	}
+	r.Recorder.Eventf(b, nil, kind, reason, "Run", "%s", msg)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) durationOr(v, def time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func finished(p v1alpha1.BatchPhase) bool {
+	switch p {
+	case v1alpha1.BatchCompleted, v1alpha1.BatchCompletedWithErrors, v1alpha1.BatchFailed:
+		return true
+	}
+	return false
+}
+
+// SetupWithManager registers the controller. Batches are reconciled when
+// created and when their Directory becomes Ready, so a batch created together
+// with its Directory starts at once instead of after the wait requeue.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.UserDisableBatch{}, directoryIndex,
+		func(o client.Object) []string { return []string{o.(*v1alpha1.UserDisableBatch).Spec.DirectoryRef.Name} }); err != nil {
+		return err
+	}
+	name := r.Name
+	if name == "" {
+		name = "userdisablebatch"
+	}
+	bld := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.UserDisableBatch{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.batchesForDirectory),
+			builder.WithPredicates(becameReady{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
+		Named(name)
+	if r.Filter != nil {
+		bld = bld.WithEventFilter(r.Filter)
+	}
+	return bld.Complete(r)
+}
+
+func (r *Reconciler) batchesForDirectory(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.UserDisableBatchList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{directoryIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "Listing UserDisableBatches for Directory failed", "directory", o.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, b := range list.Items {
+		if !finished(b.Status.Phase) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
+		}
+	}
+	return reqs
+}
+
+// becameReady passes Directory events that can unblock a waiting batch.
+type becameReady struct{ predicate.Funcs }
+
+func (becameReady) Create(event.CreateEvent) bool   { return true }
+func (becameReady) Delete(event.DeleteEvent) bool   { return false }
+func (becameReady) Generic(event.GenericEvent) bool { return false }
+func (becameReady) Update(e event.UpdateEvent) bool {
+	was, okOld := e.ObjectOld.(*v1alpha1.Directory)
+	is, okNew := e.ObjectNew.(*v1alpha1.Directory)
+	if !okOld || !okNew {
+		return false
+	}
+	return !meta.IsStatusConditionTrue(was.Status.Conditions, v1alpha1.ConditionReady) &&
+		meta.IsStatusConditionTrue(is.Status.Conditions, v1alpha1.ConditionReady)
+}

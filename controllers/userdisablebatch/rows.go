@@ -1,0 +1,104 @@
+package userdisablebatch
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
+)
+
+// countRows sums the outcomes.
+func countRows(rows []v1alpha1.BatchUserResult) v1alpha1.BatchCounts {
+	c := v1alpha1.BatchCounts{Total: int32(len(rows))}
+	for _, row := range rows {
+		switch row.Outcome {
+		case v1alpha1.OutcomeDisabled:
+			c.Disabled++
+		case v1alpha1.OutcomeAlreadyDisabled:
+			c.AlreadyDisabled++
+		case v1alpha1.OutcomeNotFound:
+			c.NotFound++
+		case v1alpha1.OutcomeProtected:
+			c.Protected++
+		case v1alpha1.OutcomeFailed:
+			c.Failed++
+		case v1alpha1.OutcomeQueried:
+			c.Queried++
+		}
+	}
+	return c
+}
+
+// allDone reports whether every row has its final outcome (and, when asked
+// for, every disabled user's sessions were revoked or refused).
+func allDone(b *v1alpha1.UserDisableBatch) bool {
+	revoke := b.Spec.RevokeSessions && !b.Spec.DryRun
+	for _, row := range b.Status.Users {
+		if row.Outcome == v1alpha1.OutcomePending {
+			return false
+		}
+		if revoke && row.Outcome == v1alpha1.OutcomeDisabled && row.SessionsRevoked == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func revokeFailures(rows []v1alpha1.BatchUserResult) int {
+	n := 0
+	for _, row := range rows {
+		if row.SessionsRevoked != nil && !*row.SessionsRevoked {
+			n++
+		}
+	}
+	return n
+}
+
+func pending(rows []v1alpha1.BatchUserResult) int {
+	n := 0
+	for _, row := range rows {
+		if row.Outcome == v1alpha1.OutcomePending {
+			n++
+		}
+	}
+	return n
+}
+
+// completionMessage is the Ready message and the completion event's note.
+func completionMessage(b *v1alpha1.UserDisableBatch) string {
+	c := countRows(b.Status.Users)
+	if b.Spec.DryRun {
+		enabled := 0
+		for _, row := range b.Status.Users {
+			if row.Outcome == v1alpha1.OutcomeQueried && row.AccountEnabled != nil && *row.AccountEnabled {
+				enabled++
+			}
+		}
+		return fmt.Sprintf("Queried %d of %d users (dry run, nothing written): %d enabled, %d disabled, %d not found, %d failed",
+			c.Queried, c.Total, enabled, int(c.Queried)-enabled, c.NotFound, c.Failed)
+	}
+	msg := fmt.Sprintf("Disabled %d of %d users: %d already disabled, %d not found, %d protected, %d failed",
+		c.Disabled, c.Total, c.AlreadyDisabled, c.NotFound, c.Protected, c.Failed)
+	if b.Spec.RevokeSessions {
+		if n := revokeFailures(b.Status.Users); n > 0 {
+			msg += fmt.Sprintf("; revoking sessions failed for %d", n)
+		} else {
+			msg += "; sessions revoked"
+		}
+	}
+	return msg
+}
+
+// progressMessage is the Reconciling message while the batch runs.
+func progressMessage(b *v1alpha1.UserDisableBatch) string {
+	c := countRows(b.Status.Users)
+	if b.Spec.DryRun {
+		return fmt.Sprintf("Queried %d of %d users", c.Queried+c.NotFound+c.Failed, c.Total)
+	}
+	return fmt.Sprintf("Disabled %d of %d users, %d pending", c.Disabled, c.Total, pending(b.Status.Users))
+}
+
+func asStalled(err error, target **ctrlkit.StalledError) bool {
+	return errors.As(err, target)
+}
