@@ -54,7 +54,7 @@ build: ## Build the manager and the emulator.
 
 .PHONY: demo
 demo: envtest build ## Local control plane + Graph emulator + operator + samples, then kubectl get.
-	hack/demo.sh
+	go run ./hack/demo
 
 .PHONY: bench
 bench: envtest ## Full performance table (bench/results.md).

@@ -1,0 +1,152 @@
+package graphsim
+
+import (
+	"math"
+	"strconv"
+	"time"
+)
+
+// bucket is a continuously refilled token bucket: capacity = the published
+// limit, refill = limit per window. Graph documents its identity throttling
+// as a token bucket; continuous refill makes a sustained client converge to
+// exactly limit/window, which is what the throttle model test checks.
+type bucket struct {
+	tokens float64
+	cap    float64
+	rate   float64 // tokens per (real, emulator-clock) second
+	last   time.Time
+}
+
+func (b *bucket) refill(now time.Time) {
+	if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = math.Min(b.cap, b.tokens+dt*b.rate)
+	}
+	b.last = now
+}
+
+// Throttle limits from GRAPH.md (identity and access service).
+const (
+	ruWindow          = 10 * time.Second
+	writeWindow       = 150 * time.Second
+	writeLimit        = 3000
+	tenantWriteWindow = 5 * time.Minute
+	tenantWriteLimit  = 18000
+)
+
+// tenantSizeLocked returns S, M or L. Caller holds s.mu.
+func (s *Server) tenantSizeLocked() string {
+	switch s.opts.TenantSize {
+	case "S", "M", "L":
+		return s.opts.TenantSize
+	}
+	n := s.st.liveN
+	switch {
+	case n < 50:
+		return "S"
+	case n <= 500:
+		return "M"
+	default:
+		return "L"
+	}
+}
+
+func (s *Server) ruLimitLocked() float64 {
+	if s.opts.RUPer10s > 0 {
+		return float64(s.opts.RUPer10s)
+	}
+	switch s.tenantSizeLocked() {
+	case "S":
+		return 3500
+	case "M":
+		return 5000
+	default:
+		return 8000
+	}
+}
+
+func (s *Server) writeLimitLocked() float64 {
+	if s.opts.WritesPer150s > 0 {
+		return float64(s.opts.WritesPer150s)
+	}
+	return writeLimit
+}
+
+func (s *Server) bucketLocked(key string, limit float64, window time.Duration, now time.Time) *bucket {
+	w := window.Seconds() / s.opts.TimeScale
+	b := s.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: limit, cap: limit, rate: limit / w, last: now}
+		s.buckets[key] = b
+		return b
+	}
+	b.refill(now)
+	if b.cap != limit {
+		b.cap, b.rate = limit, limit/w
+		b.tokens = math.Min(b.tokens, limit)
+	}
+	return b
+}
+
+type throttleResult struct {
+	ok         bool
+	retryAfter float64 // seconds (already compressed by TimeScale)
+	scope      string
+	info       string
+	percent    float64 // highest bucket usage after (or, if throttled, including) this request
+}
+
+// chargeLocked spends ru resource units and writes write units for an app.
+// Nothing is spent when any bucket lacks tokens: a throttled request costs
+// nothing, and Retry-After is the time until every bucket could serve it.
+func (s *Server) chargeLocked(appID string, ru, writes int, now time.Time) throttleResult {
+	if !s.throttling {
+		return throttleResult{ok: true}
+	}
+	type need struct {
+		b     *bucket
+		cost  float64
+		scope string
+		info  string
+	}
+	needs := []need{{s.bucketLocked("ru|"+appID, s.ruLimitLocked(), ruWindow, now), float64(ru),
+		"Tenant_Application/ReadWrite/" + appID + "/" + s.tenantID, "ResourceUnitLimitExceeded"}}
+	if writes > 0 {
+		needs = append(needs,
+			need{s.bucketLocked("w|"+appID, s.writeLimitLocked(), writeWindow, now), float64(writes),
+				"Tenant_Application/ReadWrite/" + appID + "/" + s.tenantID, "WriteLimitExceeded"},
+			need{s.bucketLocked("tw", tenantWriteLimit, tenantWriteWindow, now), float64(writes),
+				"Tenant/ReadWrite/" + s.tenantID, "WriteLimitExceeded"})
+	}
+	res := throttleResult{ok: true}
+	for _, n := range needs {
+		if n.b.tokens+1e-9 < n.cost {
+			wait := (n.cost - n.b.tokens) / n.b.rate
+			if !res.ok && wait <= res.retryAfter {
+				continue
+			}
+			res.ok = false
+			res.retryAfter = wait
+			res.scope = n.scope
+			res.info = n.info
+		}
+	}
+	for _, n := range needs {
+		used := n.b.cap - n.b.tokens + n.cost
+		if p := used / n.b.cap; p > res.percent {
+			res.percent = p
+		}
+		if res.ok {
+			n.b.tokens -= n.cost
+		}
+	}
+	return res
+}
+
+func formatRetryAfter(sec float64) string {
+	// Graph sends fractional seconds (e.g. "2.128"); never send 0, which
+	// clients treat as "retry immediately".
+	if sec < 0.001 {
+		sec = 0.001
+	}
+	return strconv.FormatFloat(math.Ceil(sec*1000)/1000, 'f', -1, 64)
+}
