@@ -271,9 +271,13 @@ func (b *Budget) throttled(retryAfter time.Duration, information string) {
 
 // limitPercentage applies x-ms-throttle-limit-percentage (Graph's view of
 // how much of the limit is used, 0.8–1.8) from an answer to a read or a
-// write: our bucket is clipped to the headroom Graph reports and the pace is
-// lowered the closer Graph says we are to the limit (0.9 at 80 %, 0.7 at
-// 100 %, 0.2 from 150 %).
+// write. A sustained writer pacing at the quota always runs its bucket near
+// empty, so Graph reporting 80–100 % is then exactly what our own model
+// predicts and no reason to slow down: that would cap us at ~70 % of the
+// quota. Only use Graph reports beyond our model's own figure (someone else
+// spends the same app+tenant quota, or our model is off) makes us react:
+// the pace is lowered by the unexplained share (floor 0.2). In every case
+// the bucket is clipped to the headroom Graph reports.
 func (b *Budget) limitPercentage(p float64, write bool) {
 	if !(p >= limitPctThreshold) || math.IsInf(p, 0) {
 		return
@@ -282,15 +286,25 @@ func (b *Budget) limitPercentage(p float64, write bool) {
 	defer b.mu.Unlock()
 	b.refillLocked(b.now())
 	b.lastPct = p
-	target := math.Max(minPace, math.Min(0.9, 1-(p-0.7)))
-	b.pace = math.Min(b.pace, target)
-	headroom := math.Max(0, 1-p)
+	// Never hold more tokens than the headroom Graph reports: when both
+	// models agree this changes nothing.
+	var ours float64
 	if write {
-		b.wTokens = math.Min(b.wTokens, float64(b.cfg.WritesPer150s)*headroom)
+		ours = 1 - b.wTokens/float64(b.cfg.WritesPer150s)
+		b.wTokens = math.Min(b.wTokens, float64(b.cfg.WritesPer150s)*math.Max(0, 1-p))
 	} else {
-		b.ruTokens = math.Min(b.ruTokens, float64(b.cfg.ResourceUnitsPer10s)*headroom)
+		ours = 1 - b.ruTokens/float64(b.cfg.ResourceUnitsPer10s)
+		b.ruTokens = math.Min(b.ruTokens, float64(b.cfg.ResourceUnitsPer10s)*math.Max(0, 1-p))
+	}
+	if unexplained := p - ours; unexplained >= unexplainedPctTolerance {
+		b.pace = math.Min(b.pace, math.Max(minPace, 1-unexplained))
 	}
 }
+
+// unexplainedPctTolerance is how far Graph's reported use may exceed our
+// own model's before we assume another consumer: Graph's figure is sampled
+// and rounded, and its bucket refills between its answer and our reading.
+const unexplainedPctTolerance = 0.1
 
 // observe adds to the statistics.
 func (b *Budget) observe(u Usage) {
