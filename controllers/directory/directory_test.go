@@ -2,6 +2,12 @@ package directory_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/yaml"
 
@@ -156,4 +163,66 @@ func TestCRDValidationRejectsBadCredentialsAndClouds(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestClientCertificateCredential(t *testing.T) {
+	ns := env.Namespace(t)
+	const clientID = "aaaaaaaa-0000-0000-0000-000000000003"
+	certPEM, keyPEM := selfSignedCert(t)
+	env.Sim.AddCertApp(clientID, certPEM, "User.Read.All")
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-cert"},
+		Data:       map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM, "ca.crt": env.Sim.CACertPEM()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := &v1alpha1.Directory{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cert"},
+		Spec: v1alpha1.DirectorySpec{
+			TenantID: env.Sim.TenantID(), ClientID: clientID,
+			Credential: v1alpha1.DirectoryCredential{ClientCertificate: &v1alpha1.ClientCertificateCredential{SecretName: "app-cert"}},
+			Cloud: v1alpha1.CloudSpec{Name: v1alpha1.CloudCustom, AuthorityHost: env.Sim.URL() + "/", GraphEndpoint: env.Sim.URL(),
+				CABundle: &v1alpha1.SecretKeySelector{Name: "app-cert", Key: "ca.crt"}},
+		},
+	}
+	if err := env.Client.Create(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, dir, metav1.ConditionTrue, v1alpha1.ReasonSucceeded)
+	env.AssertNoSecrets(t, ns, statusText(t, dir), string(keyPEM[40:80]))
+}
+
+func TestUnreachableGraphIsReported(t *testing.T) {
+	ns := env.Namespace(t)
+	dir := env.CreateDirectory(t, ns, testenv.DirectoryOptions{})
+	// Point the authority at a port nobody listens on.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		env.Get(t, dir)
+		dir.Spec.Cloud.AuthorityHost = "https://127.0.0.1:1/"
+		return env.Client.Update(context.Background(), dir)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := waitReady(t, dir, metav1.ConditionFalse, v1alpha1.ReasonUnreachable)
+	if meta.IsStatusConditionTrue(dir.Status.Conditions, v1alpha1.ConditionStalled) {
+		t.Errorf("an unreachable endpoint is retried, not Stalled: %q", c.Message)
+	}
+}
+
+func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "directory-operator-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	return certPEM, keyPEM
 }
