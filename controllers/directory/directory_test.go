@@ -6,9 +6,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +228,38 @@ func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
 	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	return certPEM, keyPEM
+}
+
+func TestWorkloadIdentityCredential(t *testing.T) {
+	ns := env.Namespace(t)
+	const clientID = "aaaaaaaa-0000-0000-0000-000000000004"
+	const issuer, subject = "https://oidc.cluster.example", "system:serviceaccount:directory-operator-system:directory-operator-controller-manager"
+	env.Sim.AddFederatedApp(clientID, issuer, subject, "User.Read.All")
+	// The projected service-account token Azure Workload Identity mounts.
+	enc := base64.RawURLEncoding
+	claims, _ := json.Marshal(map[string]any{"iss": issuer, "sub": subject, "aud": "api://AzureADTokenExchange", "exp": time.Now().Add(time.Hour).Unix()})
+	tokenFile := filepath.Join(t.TempDir(), "azure-identity-token")
+	if err := os.WriteFile(tokenFile, []byte(enc.EncodeToString([]byte(`{"alg":"RS256"}`))+"."+enc.EncodeToString(claims)+".c2ln"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca"},
+		Data:       map[string][]byte{"ca.crt": env.Sim.CACertPEM()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := &v1alpha1.Directory{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wi"},
+		Spec: v1alpha1.DirectorySpec{
+			TenantID: env.Sim.TenantID(), ClientID: clientID,
+			Credential: v1alpha1.DirectoryCredential{WorkloadIdentity: &v1alpha1.WorkloadIdentityCredential{TokenFile: tokenFile}},
+			Cloud: v1alpha1.CloudSpec{Name: v1alpha1.CloudCustom, AuthorityHost: env.Sim.URL() + "/", GraphEndpoint: env.Sim.URL(),
+				CABundle: &v1alpha1.SecretKeySelector{Name: "ca", Key: "ca.crt"}},
+		},
+	}
+	if err := env.Client.Create(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, dir, metav1.ConditionTrue, v1alpha1.ReasonSucceeded)
 }
