@@ -30,6 +30,7 @@ func main() {
 		probeAddr       string
 		leaderElect     bool
 		leaderID        string
+		leaderNamespace string
 		watchNamespaces string
 		labelSelector   string
 		timeScale       float64
@@ -39,6 +40,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so only one replica writes to Graph.")
 	flag.StringVar(&leaderID, "leader-election-id", "directory-operator.entra.directory-operator.io", "Lease name; give each shard its own.")
+	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the Lease (default: the pod's namespace; required outside a cluster).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch (default: all).")
 	flag.StringVar(&labelSelector, "label-selector", "", "Only reconcile objects matching this label selector (sharding across deployments).")
 	flag.Float64Var(&timeScale, "graph-time-scale", 1, "Compress the client-side throttle windows (only for a time-compressed Graph emulator).")
@@ -85,6 +87,7 @@ func main() {
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              leaderID,
+		LeaderElectionNamespace:       leaderNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
