@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -537,7 +536,7 @@ func (ru *run) plan(todo []int, writes bool) ([][]int, time.Duration) {
 		if writes {
 			w = items + len(chunk)
 		}
-		if wait := budgetWait(ru.gc.Budget(), items+len(chunk), w); wait > maxWait {
+		if wait := ru.gc.Budget().WaitTime(items+len(chunk), w); wait > maxWait {
 			if len(chunks) == 0 {
 				return nil, wait
 			}
@@ -547,36 +546,6 @@ func (ru *run) plan(todo []int, writes bool) ([][]int, time.Duration) {
 		chunks = append(chunks, chunk)
 	}
 	return chunks, 0
-}
-
-// budgetWait estimates, without reserving anything, how long until the
-// budget can pay for ru resource units and writes writes. Client calls
-// reserve their own cost; this only decides whether to start them now or
-// requeue.
-func budgetWait(b *graph.Budget, ru, writes int) time.Duration {
-	st := b.Stats()
-	cfg := b.Config()
-	scale := cfg.TimeScale
-	if !(scale > 0) {
-		scale = 1
-	}
-	pace := st.Pace
-	if !(pace > 0) {
-		pace = 1
-	}
-	need := func(n, avail, limit int, window time.Duration) time.Duration {
-		capacity := float64(limit) * pace
-		missing := math.Min(float64(n), capacity) - float64(avail)
-		if missing <= 0 || capacity <= 0 {
-			return 0
-		}
-		perSecond := capacity / (window.Seconds() / scale)
-		return time.Duration(missing / perSecond * float64(time.Second))
-	}
-	wait := st.Blocked
-	wait = max(wait, need(ru, st.AvailableResourceUnits, cfg.ResourceUnitsPer10s, 10*time.Second))
-	wait = max(wait, need(writes, st.AvailableWrites, cfg.WritesPer150s, 150*time.Second))
-	return wait
 }
 
 // pace ends the reconcile to wait for the budget.
