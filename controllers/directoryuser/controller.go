@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/connection"
@@ -54,6 +55,8 @@ const (
 const (
 	directoryIndex = "directoryuser.spec.directoryRef.name"
 	managerIndex   = "directoryuser.spec.manager.userRef.name"
+	// idIndex maps an object ID the drift watcher reports to its resource.
+	idIndex = "directoryuser.status.id"
 )
 
 // Graph is what this controller needs from a Graph client.
@@ -82,8 +85,12 @@ type Reconciler struct {
 	ManagerRetry     time.Duration
 	LagRetry         time.Duration
 	ReplicationGrace time.Duration
+	// DriftPoll caps the users/delta poll period (default DefaultDriftPoll).
+	DriftPoll time.Duration
 	// Now is injectable for tests.
 	Now func() time.Time
+
+	drift *driftWatcher
 
 	// created remembers object IDs this process created, by resource UID,
 	// in case recording one in status failed: the next attempt then finds
@@ -291,8 +298,21 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 	}); err != nil {
 		return err
 	}
+	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, idIndex, func(o client.Object) []string {
+		if id := o.(*v1alpha1.DirectoryUser).Status.ID; id != "" {
+			return []string{id}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.drift = newDriftWatcher(mgr.GetClient(), r.Resolver, r.DriftPoll, r.now)
+	if err := mgr.Add(r.drift); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.DirectoryUser{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
+		WatchesRawSource(source.Channel(r.drift.events, &handler.EnqueueRequestForObject{})).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.usersOfDirectory), builder.WithPredicates(directoryUsabilityChanged)).
 		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.reportsOf), builder.WithPredicates(userIdentityChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).

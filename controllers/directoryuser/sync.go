@@ -37,6 +37,13 @@ func (r *Reconciler) sync(ctx context.Context, s *state) error {
 		return ctrlkit.Stalled(v1alpha1.ReasonProtectedUser,
 			"%s is a protected user of Directory %q and is never disabled", du.Spec.UserPrincipalName, du.Spec.DirectoryRef.Name)
 	}
+	if r.unchanged(ctx, s) {
+		// The drift watcher saw no change since the last read: nothing to
+		// read, write or report (status stays as it is, so no write either).
+		s.live = graph.User{ID: du.Status.ID, UserPrincipalName: du.Status.UserPrincipalName}
+		return nil
+	}
+	readAt := r.now()
 	steps := []func(context.Context, *state) error{r.findOrCreate, r.updateFields, r.syncManager}
 	for _, step := range steps {
 		if err := step(ctx, s); err != nil {
@@ -47,7 +54,42 @@ func (r *Reconciler) sync(ctx context.Context, s *state) error {
 		}
 	}
 	r.setStatusFromLive(s)
+	if r.drift != nil && s.live.ID != "" {
+		r.drift.read(directoryKey(du), s.live.ID, readAt)
+	}
 	return nil
+}
+
+// unchanged reports whether this reconcile can skip Graph: the spec is the
+// one last synced successfully, the manager it names is the one Graph
+// had, and the drift watcher covers the user with no change reported since
+// it was last read. Anything else (a spec edit, a new manager ID, a drift
+// report, a watcher that lost its delta link) reads the user as usual.
+func (r *Reconciler) unchanged(ctx context.Context, s *state) bool {
+	du := s.du
+	st := &du.Status
+	if r.drift == nil || st.ID == "" || st.LastSyncTime == nil || len(st.Drift) > 0 ||
+		st.ObservedGeneration != du.Generation || !ctrlkit.IsReady(&st.CommonStatus, du.Generation) {
+		return false
+	}
+	if m := du.Spec.Manager; m != nil {
+		want := m.UserPrincipalName
+		if m.UserRef != nil {
+			ref := &v1alpha1.DirectoryUser{}
+			if err := r.Get(ctx, client.ObjectKey{Namespace: du.Namespace, Name: m.UserRef.Name}, ref); err != nil {
+				return false
+			}
+			want = ref.Status.UserPrincipalName
+		}
+		if want == "" || !strings.EqualFold(want, st.ManagerUserPrincipalName) {
+			return false
+		}
+	}
+	return r.drift.covered(directoryKey(du), st.ID, st.LastSyncTime.Time, interval(du))
+}
+
+func directoryKey(du *v1alpha1.DirectoryUser) string {
+	return du.Namespace + "/" + du.Spec.DirectoryRef.Name
 }
 
 // findOrCreate sets s.live: the user by its recorded ID, else by UPN

@@ -1,0 +1,55 @@
+package directoryuser_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/graphsim"
+	"github.com/directory-operator/directory-operator/internal/testenv"
+)
+
+// Idle users cost one users/delta poll per Directory, not one GET per user
+// per interval; an out-of-band edit is still found (by the delta) and reverted.
+func TestIdleUsersAreWatchedByDeltaNotByReads(t *testing.T) {
+	ns := env.Namespace(t)
+	readyDirectory(t, ns, testenv.DirectoryOptions{})
+	var users []*v1alpha1.DirectoryUser
+	for i := 0; i < 5; i++ {
+		du := newUser(ns, fmt.Sprintf("idle-%d", i), fmt.Sprintf("idle.user%d@contoso.com", i))
+		du.Spec.JobTitle = str("Analyst")
+		du.Spec.Interval = &metav1.Duration{Duration: time.Second}
+		create(t, du)
+		users = append(users, du)
+	}
+	cleanup(t, users...)
+	for _, du := range users {
+		waitReady(t, du)
+	}
+	// Let every user be read once after the watcher's delta link exists.
+	time.Sleep(4 * time.Second)
+
+	before := env.Sim.Counters()
+	time.Sleep(5 * time.Second)
+	after := env.Sim.Counters()
+	reads := endpoint(after, "GET /users/{id}") - endpoint(before, "GET /users/{id}")
+	polls := endpoint(after, "GET /users/delta") - endpoint(before, "GET /users/delta")
+	t.Logf("5 idle users with a 1 s interval over 5 s: %d user reads, %d delta polls", reads, polls)
+	if reads > 2 {
+		t.Errorf("idle users were read %d times in 5 s; the delta watcher should make reads unnecessary", reads)
+	}
+	if polls == 0 || polls > 8 {
+		t.Errorf("delta polls = %d in 5 s, want about one per second", polls)
+	}
+
+	// An out-of-band edit is named by the next poll and reverted.
+	du := users[2]
+	env.Get(t, du)
+	env.Sim.UpdateUser(du.Status.ID, func(u *graphsim.User) { u.JobTitle = "Changed In Portal" })
+	testenv.Eventually(t, 15*time.Second, "drift found by delta and reverted", func() bool {
+		return simUser(t, du.Status.ID).JobTitle == "Analyst"
+	})
+}
