@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/controllers/directoryuser"
 	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 )
 
@@ -190,9 +191,11 @@ func (h *harness) naiveCreates(te tenant, n int) (time.Duration, usage, string) 
 // idleHour is scenario 6: the Graph traffic of Ready DirectoryUsers doing
 // nothing but drift checks. An hour cannot be simulated (the controller's
 // requeue is wall-clock), so the users are switched to a short interval and
-// the measurement is scaled: requests ∝ 1/interval, so requests per hour
-// at the default interval = measured × (1 h ÷ window) × (interval ÷
-// default interval).
+// the measurement is scaled by what drives each kind of request: per-user
+// reads ∝ 1/interval, so they scale by (1 h ÷ window) × (interval ÷ default
+// interval); the drift watcher's users/delta polls run once per Directory
+// every min(interval, directoryuser.DefaultDriftPoll), so they scale by
+// (1 h ÷ window) × (that period now ÷ that period at the default interval).
 func (h *harness) idleHour(t *table, dus []*v1alpha1.DirectoryUser) {
 	cfg := h.cfg
 	name := scenarioNames[6]
@@ -207,22 +210,27 @@ func (h *harness) idleHour(t *table, dus []*v1alpha1.DirectoryUser) {
 	time.Sleep(cfg.idleWindow)
 	c := h.sim.Counters()
 	u := usageOf(c)
-	var userReads int64
-	for k, v := range c.ByEndpoint {
-		if strings.HasPrefix(k, "GET /users/") {
-			userReads += v
-		}
+	polls := c.ByEndpoint["GET /users/delta"]
+	reads := u.requests - polls
+	perHour := time.Hour.Seconds() / cfg.idleWindow.Seconds()
+	readScale := perHour * cfg.idleInterval.Seconds() / defaultDriftInterval.Seconds()
+	pollPeriod := min(cfg.idleInterval, directoryuser.DefaultDriftPoll)
+	pollScale := perHour * pollPeriod.Seconds() / min(defaultDriftInterval, directoryuser.DefaultDriftPoll).Seconds()
+	hourRequests := float64(reads)*readScale + float64(polls)*pollScale
+	scale := 0.0
+	if u.requests > 0 {
+		scale = hourRequests / float64(u.requests)
 	}
-	scale := (time.Hour.Seconds() / cfg.idleWindow.Seconds()) * (cfg.idleInterval.Seconds() / defaultDriftInterval.Seconds())
 	hour := u.scaled(scale)
 	naive := int64(float64(n) * time.Hour.Seconds() / defaultDriftInterval.Seconds())
-	expected := float64(n) * cfg.idleWindow.Seconds() / cfg.idleInterval.Seconds()
 	t.add(row{scenario: name, run: fmt.Sprintf("operator, %s DirectoryUsers, default interval %s", fmtInt(int64(n)), defaultDriftInterval), wall: time.Hour, wallText: "1 h (simulated)", usage: hour,
 		figure: fmt.Sprintf("%s requests/h vs %s for one GET per user per %s: %s", fmtInt(hour.requests), fmtInt(naive), defaultDriftInterval,
 			ratio(float64(hour.requests), float64(naive)))})
-	t.note("Scenario 6: measured %s requests (%s RU, %s user reads) in a %s window after setting spec.interval to %s on every user and waiting one interval, "+
-		"scaled ×%.2f (1 h ÷ window × interval ÷ %s default); the users checked %.0f %% of the drift checks the interval asks for in the window.",
-		fmtInt(u.requests), fmtInt(u.ru), fmtInt(userReads), fmtDur(cfg.idleWindow), cfg.idleInterval, scale, defaultDriftInterval, 100*float64(userReads)/expected)
+	t.note("Scenario 6: in a %s window with spec.interval %s on every user the emulator saw %s users/delta polls and %s other requests (%s RU); "+
+		"polls scaled ×%.2f (1 h ÷ window × poll period %s ÷ %s at the default interval), other requests ×%.2f (1 h ÷ window × interval ÷ %s). "+
+		"Drift is found by one users/delta poll per Directory; an unchanged user is not read at all.",
+		fmtDur(cfg.idleWindow), cfg.idleInterval, fmtInt(polls), fmtInt(reads), fmtInt(u.ru), pollScale, pollPeriod,
+		min(defaultDriftInterval, directoryuser.DefaultDriftPoll), readScale, defaultDriftInterval)
 }
 
 // setIntervals sets spec.interval on every DirectoryUser, 16 writers in parallel.
