@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,19 +135,7 @@ func hUserDelta(s *Server, c *call) gresp {
 	if gerr != nil {
 		return c.errResp(gerr)
 	}
-	props := sel
-	if props == nil {
-		props = userSchema.defaults
-	}
-	hasID := false
-	for _, p := range props {
-		if p == "id" {
-			hasID = true
-		}
-	}
-	if !hasID {
-		props = append(append([]string{}, props...), "id")
-	}
+	props := deltaProps(sel, userSchema.defaults)
 	size := deltaPageSize(c)
 	path := "/users/delta"
 	ctx := c.ctx("users" + selectSuffix(sel))
@@ -282,19 +271,7 @@ func hGroupDelta(s *Server, c *call) gresp {
 	if gerr != nil {
 		return c.errResp(gerr)
 	}
-	props := sel
-	if props == nil {
-		props = groupSchema.defaults
-	}
-	hasID := false
-	for _, p := range props {
-		if p == "id" {
-			hasID = true
-		}
-	}
-	if !hasID {
-		props = append(append([]string{}, props...), "id")
-	}
+	props := deltaProps(sel, groupSchema.defaults)
 	size := deltaPageSize(c)
 	path := "/groups/delta"
 	out := newObj(4).add("@odata.context", c.ctx("groups"+selectSuffix(sel)))
@@ -451,4 +428,17 @@ func hGroupDelta(s *Server, c *call) gresp {
 		deltaLinks(c, path, out, nil, &done)
 	}
 	return c.jsonResp(200, out)
+}
+
+// deltaProps is what a delta page returns of each object: the selected
+// properties (or the defaults), and always the id, as Graph's delta does.
+func deltaProps(sel, defaults []string) []string {
+	props := sel
+	if props == nil {
+		props = defaults
+	}
+	if slices.Contains(props, "id") {
+		return props
+	}
+	return append(append([]string{}, props...), "id")
 }
