@@ -145,15 +145,7 @@ func hGroupList(s *Server, c *call) gresp {
 		return (lq.filter == nil || lq.filter(g)) && (lq.search == nil || lq.search(g))
 	}
 	less := func(a, b string) bool {
-		ra, rb := s.st.groups[a], s.st.groups[b]
-		for _, o := range lq.order {
-			x, _ := groupProp(ra, o.prop).(string)
-			y, _ := groupProp(rb, o.prop).(string)
-			if cmp := strings.Compare(strings.ToLower(x), strings.ToLower(y)); cmp != 0 {
-				return (cmp < 0) != o.desc
-			}
-		}
-		return a < b
+		return orderedBefore(lq.order, a, b, func(id, p string) any { return groupProp(s.st.groups[id], p) })
 	}
 	page, next, total, gerr := pageIDs(c, ids, lq, match, less)
 	if gerr != nil {
@@ -709,22 +701,7 @@ func hDeletedList(s *Server, c *call) gresp {
 		return (lq.filter == nil || lq.filter(g)) && (lq.search == nil || lq.search(g))
 	}
 	less := func(a, b string) bool {
-		for _, o := range lq.order {
-			x, y := get(a)(o.prop), get(b)(o.prop)
-			var cmp int
-			if tx, ok := x.(time.Time); ok {
-				ty, _ := y.(time.Time)
-				cmp = tx.Compare(ty)
-			} else {
-				xs, _ := x.(string)
-				ys, _ := y.(string)
-				cmp = strings.Compare(strings.ToLower(xs), strings.ToLower(ys))
-			}
-			if cmp != 0 {
-				return (cmp < 0) != o.desc
-			}
-		}
-		return a < b
+		return orderedBefore(lq.order, a, b, func(id, p string) any { return get(id)(p) })
 	}
 	page, next, total, gerr := pageIDs(c, ids, lq, match, less)
 	if gerr != nil {

@@ -542,16 +542,10 @@ func hUserList(s *Server, c *call) gresp {
 		return true
 	}
 	less := func(a, b string) bool {
-		va, _ := view(a)
-		vb, _ := view(b)
-		for _, o := range lq.order {
-			x, _ := s.userProp(va, o.prop).(string)
-			y, _ := s.userProp(vb, o.prop).(string)
-			if cmp := strings.Compare(strings.ToLower(x), strings.ToLower(y)); cmp != 0 {
-				return (cmp < 0) != o.desc
-			}
-		}
-		return a < b
+		return orderedBefore(lq.order, a, b, func(id, p string) any {
+			v, _ := view(id)
+			return s.userProp(v, p)
+		})
 	}
 	page, next, total, gerr := pageIDs(c, ids, lq, match, less)
 	if gerr != nil {
@@ -1290,4 +1284,26 @@ func hSendMail(s *Server, c *call) gresp {
 	}
 	s.cnt.mails++
 	return gresp{status: 202}
+}
+
+// orderedBefore is $orderby's comparison for every collection: properties
+// in order, strings case-insensitively, timestamps by time, ties by id so
+// that paging is stable.
+func orderedBefore(order []orderSpec, a, b string, prop func(id, p string) any) bool {
+	for _, o := range order {
+		x, y := prop(a, o.prop), prop(b, o.prop)
+		var cmp int
+		if tx, ok := x.(time.Time); ok {
+			ty, _ := y.(time.Time)
+			cmp = tx.Compare(ty)
+		} else {
+			xs, _ := x.(string)
+			ys, _ := y.(string)
+			cmp = strings.Compare(strings.ToLower(xs), strings.ToLower(ys))
+		}
+		if cmp != 0 {
+			return (cmp < 0) != o.desc
+		}
+	}
+	return a < b
 }
