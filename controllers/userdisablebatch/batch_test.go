@@ -377,6 +377,55 @@ func TestLargeBatchThrottled(t *testing.T) {
 	}
 }
 
+// A large batch starts disabling after its first wave of reads instead of
+// after reading every row: until the first write, Graph's write bucket is
+// full and its refill is lost. Reads keep running ahead of the writes.
+func TestWritesStartBeforeEveryRowIsRead(t *testing.T) {
+	const n = 2000
+	ns := env.Namespace(t)
+	users := putUsers("early", n, nil)
+	readyDirectory(t, ns, testenv.DirectoryOptions{})
+	spec := v1alpha1.UserDisableBatchSpec{}
+	for _, u := range users {
+		spec.Users = append(spec.Users, u.UserPrincipalName)
+	}
+	env.Sim.ResetCounters()
+	b := newBatch(ns, "early", spec)
+	create(t, b)
+	var readsAtFirstWrite int64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := env.Sim.Counters()
+		if c.Writes > 0 {
+			readsAtFirstWrite = c.ByEndpoint["GET /users/{id}"]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no write within 30 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	waitFinished(t, b, 60*time.Second, 200*time.Millisecond)
+	sim := env.Sim.Counters()
+	if b.Status.Phase != v1alpha1.BatchCompleted || counts(b).Disabled != n {
+		t.Fatalf("phase %s counts %+v, want Completed with %d disabled", b.Status.Phase, counts(b), n)
+	}
+	t.Logf("%d of %d users read when the first write reached Graph; %d requests in all", readsAtFirstWrite, n, sim.Requests)
+	if readsAtFirstWrite >= n/2 {
+		t.Errorf("%d of %d users were read before the first write, want writes to start after the first wave of reads", readsAtFirstWrite, n)
+	}
+	for i, u := range users {
+		if w := sim.UserWrites[u.ID]; w != 1 {
+			t.Errorf("user %d PATCHed %d times, want 1", i, w)
+		}
+	}
+	// One read and one write per 20 users, plus a partly filled write
+	// $batch now and then while reads are still being recorded.
+	if limit := int64(2*n/20) + 10 + sim.Throttled; sim.Requests > limit {
+		t.Errorf("Graph HTTP requests = %d, want ≤ %d", sim.Requests, limit)
+	}
+}
+
 // A manager stopped in the middle of a batch, and a new one started, finish
 // it without PATCHing anyone twice. Manager A paces at the real-time quota
 // (its budget drained first), so it is stopped after a few chunks.

@@ -4,10 +4,11 @@
 //
 // Status is the checkpoint. Every row has an outcome, Pending rows are the
 // work left, and a Pending row that records accountEnabledBefore=true has
-// been read and is due to be disabled. Rows are read (and the reads
-// checkpointed) before any write, so a restarted manager knows which users
-// it may already have disabled: it re-reads those before writing, and never
-// PATCHes a row already recorded Disabled.
+// been read and is due to be disabled. A row's PATCH is sent only after a
+// checkpoint recorded it as due (reads run ahead of writes, in the same
+// waves), so a restarted manager knows which users it may already have
+// disabled: it re-reads those before writing, and never PATCHes a row
+// already recorded Disabled.
 package userdisablebatch
 
 import (

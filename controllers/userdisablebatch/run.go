@@ -107,11 +107,8 @@ func (ru *run) execute(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := ru.read(ctx); err != nil {
-		return err
-	}
 	if b.Spec.DryRun {
-		return nil
+		return ru.readAll(ctx, ru.readTodo)
 	}
 	if err := ru.disable(ctx); err != nil {
 		return err
@@ -211,48 +208,41 @@ func (ru *run) groupMembers(ctx context.Context) ([]graph.User, error) {
 	return members, nil
 }
 
-// read reads the users not read yet and re-reads those in ru.verify, 20 per
-// $batch, several $batches at a time within the budget.
-func (ru *run) read(ctx context.Context) error {
-	for {
-		var todo []int
-		for i := range ru.verify {
+// readTodo lists the rows to read: those in ru.verify first, then the
+// ones not read yet.
+func (ru *run) readTodo() []int {
+	todo := ru.verifyTodo()
+	for i, row := range ru.b.Status.Users {
+		if unread(row) {
 			todo = append(todo, i)
 		}
-		sort.Ints(todo)
-		for i, row := range ru.b.Status.Users {
-			if unread(row) {
-				todo = append(todo, i)
-			}
-		}
-		if len(todo) == 0 {
-			return ru.saveBeforeWrites(ctx)
-		}
-		if ru.sliceOver() {
+	}
+	return todo
+}
+
+func (ru *run) verifyTodo() []int {
+	todo := make([]int, 0, len(ru.verify))
+	for i := range ru.verify {
+		todo = append(todo, i)
+	}
+	sort.Ints(todo)
+	return todo
+}
+
+// readAll reads the rows todo names, wave after wave, until none is left or
+// the time slice is over.
+func (ru *run) readAll(ctx context.Context, todo func() []int) error {
+	for {
+		rows := todo()
+		if len(rows) == 0 || ru.sliceOver() {
 			return nil
 		}
-		chunks, wait := ru.plan(todo, false)
+		chunks, wait := ru.plan(rows, false, ru.readAheadChunks())
 		if len(chunks) == 0 {
 			return ru.pace(ctx, wait)
 		}
-		results := parallel(len(chunks), func(c int) []graph.UserResult {
-			keys := make([]string, len(chunks[c]))
-			for k, i := range chunks[c] {
-				keys[k] = ru.readKey(i)
-			}
-			res, err := ru.gc.GetUsers(ctx, keys, selectProps...)
-			ru.countRequest(err)
-			return res
-		})
-		log.FromContext(ctx).V(1).Info("Read users", "requests", len(chunks), "elapsed", ru.r.now().Sub(ru.started).String())
 		var o outcome
-		for c, chunk := range chunks {
-			for k, i := range chunk {
-				if k < len(results[c]) {
-					ru.applyRead(i, results[c][k], &o)
-				}
-			}
-		}
+		ru.readWave(ctx, chunks, &o)
 		if err := o.err(); err != nil {
 			return err
 		}
@@ -260,6 +250,28 @@ func (ru *run) read(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// readWave reads the rows of chunks, one $batch per chunk, all at once, and
+// records the answers.
+func (ru *run) readWave(ctx context.Context, chunks [][]int, o *outcome) {
+	results := parallel(len(chunks), func(c int) []graph.UserResult {
+		keys := make([]string, len(chunks[c]))
+		for k, i := range chunks[c] {
+			keys[k] = ru.readKey(i)
+		}
+		res, err := ru.gc.GetUsers(ctx, keys, selectProps...)
+		ru.countRequest(err)
+		return res
+	})
+	for c, chunk := range chunks {
+		for k, i := range chunk {
+			if k < len(results[c]) {
+				ru.applyRead(i, results[c][k], o)
+			}
+		}
+	}
+	log.FromContext(ctx).V(1).Info("Read users", "requests", len(chunks), "elapsed", ru.r.now().Sub(ru.started).String())
 }
 
 func (ru *run) readKey(i int) string {
@@ -351,61 +363,51 @@ func (ru *run) protection(u graph.User, given string) string {
 	return ""
 }
 
-// saveBeforeWrites checkpoints rows that became due for disabling, so the
-// record that they were enabled precedes their PATCH.
-func (ru *run) saveBeforeWrites(ctx context.Context) error {
-	if !ru.unsaved {
-		return nil
-	}
-	return ru.checkpointProgress(ctx)
-}
-
-// disable PATCHes accountEnabled=false for the rows due, 20 per $batch.
+// disable reads the users and PATCHes accountEnabled=false for those due,
+// 20 per $batch, in waves that do both at once: a run starts writing after
+// its first wave of reads instead of after reading every row, because
+// until the first write Graph's full write bucket refills for nothing.
+//
+// A row is written only once a checkpoint records it as due (read enabled),
+// so that a crash after its PATCH still knows it was enabled before. Reads
+// therefore run ahead of writes (more chunks per wave), and when no recorded
+// row is left to write, the rows read since are checkpointed at once.
 func (ru *run) disable(ctx context.Context) error {
 	logger := log.FromContext(ctx)
 	for {
 		if len(ru.verify) > 0 {
 			// A write's answer was lost: settle those rows first.
-			if err := ru.read(ctx); err != nil || len(ru.verify) > 0 {
+			if err := ru.readAll(ctx, ru.verifyTodo); err != nil || len(ru.verify) > 0 {
 				return err
 			}
 		}
-		if err := ru.saveBeforeWrites(ctx); err != nil {
-			return err
-		}
-		var todo []int
-		for i, row := range ru.b.Status.Users {
-			if !dueForDisable(row) {
-				continue
+		writable, unreadRows := ru.disableWork()
+		if len(writable) == 0 && ru.unsaved {
+			if err := ru.checkpointProgress(ctx); err != nil {
+				return err
 			}
-			// The Directory's rails may have changed since the row was read.
-			if ru.safety.Protected(row.ID, row.User) {
-				ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, AccountEnabled: ptr(true),
-					Outcome: v1alpha1.OutcomeProtected, Message: "listed in the Directory's safety.protectedUsers"}
-				continue
-			}
-			todo = append(todo, i)
+			continue
 		}
-		if len(todo) == 0 || ru.sliceOver() {
+		if (len(writable) == 0 && len(unreadRows) == 0) || ru.sliceOver() {
 			return nil
 		}
-		chunks, wait := ru.plan(todo, true)
-		if len(chunks) == 0 {
-			return ru.pace(ctx, wait)
+		wChunks, wWait := ru.plan(writable, true, ru.chunkConcurrency())
+		rChunks, rWait := ru.plan(unreadRows, false, ru.readAheadChunks())
+		if len(wChunks) == 0 && len(rChunks) == 0 {
+			return ru.pace(ctx, soonest(wWait, rWait))
 		}
-		disabled := false
-		results := parallel(len(chunks), func(c int) []graph.ItemResult {
-			items := make([]graph.UserUpdateItem, len(chunks[c]))
-			for k, i := range chunks[c] {
-				items[k] = graph.UserUpdateItem{ID: ru.b.Status.Users[i].ID, Update: graph.UserUpdate{AccountEnabled: &disabled}}
-			}
-			res, err := ru.gc.UpdateUsers(ctx, items)
-			ru.countRequest(err)
-			return res
-		})
-		var o outcome
+		var (
+			o       outcome
+			results [][]graph.ItemResult
+			wg      sync.WaitGroup
+		)
+		wg.Go(func() { results = ru.writeWave(ctx, wChunks) })
+		// The rows read and the rows written are disjoint (unread and due),
+		// so the two waves never touch the same row.
+		ru.readWave(ctx, rChunks, &o)
+		wg.Wait()
 		n := 0
-		for c, chunk := range chunks {
+		for c, chunk := range wChunks {
 			forbidden := allForbidden(results[c])
 			for k, i := range chunk {
 				if k >= len(results[c]) {
@@ -417,11 +419,13 @@ func (ru *run) disable(ctx context.Context) error {
 				}
 			}
 		}
-		logger.V(1).Info("Disabled users", "users", n, "requests", len(chunks), "elapsed", ru.r.now().Sub(ru.started).String())
+		if n > 0 {
+			logger.V(1).Info("Disabled users", "users", n, "requests", len(wChunks), "elapsed", ru.r.now().Sub(ru.started).String())
+		}
 		if err := o.err(); err != nil {
 			if len(ru.verify) > 0 {
 				// Re-read now so the checkpoint on the way out is exact.
-				if rerr := ru.read(ctx); rerr != nil {
+				if rerr := ru.readAll(ctx, ru.verifyTodo); rerr != nil {
 					logger.V(1).Info("Re-reading users after a failed write failed", "error", rerr.Error())
 				}
 			}
@@ -431,6 +435,40 @@ func (ru *run) disable(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// disableWork lists the rows a disable wave may write (due, and recorded
+// as due by the last checkpoint) and the rows still to read. Rows the
+// Directory's rails protect since they were read become Protected.
+func (ru *run) disableWork() (writable, unreadRows []int) {
+	saved := ru.before.Status.Users
+	for i, row := range ru.b.Status.Users {
+		switch {
+		case unread(row):
+			unreadRows = append(unreadRows, i)
+		case !dueForDisable(row):
+		case ru.safety.Protected(row.ID, row.User):
+			ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, AccountEnabled: ptr(true),
+				Outcome: v1alpha1.OutcomeProtected, Message: "listed in the Directory's safety.protectedUsers"}
+		case i < len(saved) && dueForDisable(saved[i]):
+			writable = append(writable, i)
+		}
+	}
+	return writable, unreadRows
+}
+
+// writeWave sends one $batch of PATCHes per chunk, all at once.
+func (ru *run) writeWave(ctx context.Context, chunks [][]int) [][]graph.ItemResult {
+	disabled := false
+	return parallel(len(chunks), func(c int) []graph.ItemResult {
+		items := make([]graph.UserUpdateItem, len(chunks[c]))
+		for k, i := range chunks[c] {
+			items[k] = graph.UserUpdateItem{ID: ru.b.Status.Users[i].ID, Update: graph.UserUpdate{AccountEnabled: &disabled}}
+		}
+		res, err := ru.gc.UpdateUsers(ctx, items)
+		ru.countRequest(err)
+		return res
+	})
 }
 
 // applyWrite records one PATCH answer and reports whether the user is now
@@ -479,7 +517,7 @@ func (ru *run) revoke(ctx context.Context) error {
 		if len(todo) == 0 || ru.sliceOver() {
 			return nil
 		}
-		chunks, wait := ru.plan(todo, true)
+		chunks, wait := ru.plan(todo, true, ru.chunkConcurrency())
 		if len(chunks) == 0 {
 			return ru.pace(ctx, wait)
 		}
@@ -519,18 +557,14 @@ func (ru *run) revoke(ctx context.Context) error {
 	}
 }
 
-// plan cuts todo into $batch chunks and keeps as many (up to the chunk
-// concurrency) as the budget can pay for within the inline wait. With none,
-// it returns how long until the first could be paid for.
-func (ru *run) plan(todo []int, writes bool) ([][]int, time.Duration) {
-	conc := ru.r.ChunkConcurrency
-	if conc <= 0 {
-		conc = DefaultChunkConcurrency
-	}
+// plan cuts todo into $batch chunks and keeps as many (up to maxChunks) as
+// the budget can pay for within the inline wait. With none, it returns how
+// long until the first could be paid for (0 when todo is empty).
+func (ru *run) plan(todo []int, writes bool, maxChunks int) ([][]int, time.Duration) {
 	maxWait := ru.r.durationOr(ru.r.MaxInlineWait, DefaultMaxInlineWait)
 	var chunks [][]int
 	items := 0
-	for start := 0; start < len(todo) && len(chunks) < conc; start += chunkSize {
+	for start := 0; start < len(todo) && len(chunks) < maxChunks; start += chunkSize {
 		chunk := todo[start:min(start+chunkSize, len(todo))]
 		w := 0
 		if writes {
@@ -547,6 +581,17 @@ func (ru *run) plan(todo []int, writes bool) ([][]int, time.Duration) {
 	}
 	return chunks, 0
 }
+
+func (ru *run) chunkConcurrency() int {
+	if ru.r.ChunkConcurrency > 0 {
+		return ru.r.ChunkConcurrency
+	}
+	return DefaultChunkConcurrency
+}
+
+// readAheadChunks is how many $batch reads a wave sends: twice the writes,
+// so that reads run ahead and writes never wait for rows to be read.
+func (ru *run) readAheadChunks() int { return 2 * ru.chunkConcurrency() }
 
 // pace ends the reconcile to wait for the budget.
 func (ru *run) pace(ctx context.Context, wait time.Duration) error {
@@ -708,6 +753,14 @@ func parallel[T any](n int, fn func(i int) T) []T {
 	}
 	wg.Wait()
 	return out
+}
+
+// soonest is the shorter of two waits, ignoring zeros (no work of that kind).
+func soonest(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -97,12 +97,17 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	return cfg, nil
 }
 
-// QuotaMargin is the share of the declared quota the operator plans to
-// spend. Our clock and Graph's never agree exactly (requests reach Graph
-// a few ms after we reserve; $batch items are charged one by one), so a
-// budget paced at exactly 100 % meets Graph's empty bucket now and then and
-// collects 429s. 2 % below absorbs that at a cost of 2 % throughput.
-const QuotaMargin = 0.98
+// RefillShare is the share of the declared quota's refill rate the
+// operator plans to spend. Graph's buckets and ours start full and refill
+// at the same rate, and our requests reach Graph after we reserved them,
+// so in theory Graph always holds at least the tokens we think it does.
+// In practice the two clocks and models never agree exactly (rounding,
+// RU estimates corrected only after the answer, Graph's own sampling), and
+// a budget refilling at exactly 100 % meets Graph's empty bucket now and
+// then. Refilling 1 % slower makes our model fall behind Graph's by 1 % of
+// the quota per window, which absorbs that; the full capacity keeps the
+// burst a fresh bucket allows.
+const RefillShare = 0.99
 
 func budgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
 	b := graph.BudgetForTenantSize(defaultString(string(t.TenantSize), string(v1alpha1.TenantSizeL)))
@@ -112,8 +117,7 @@ func budgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
 	if t.WritesPer150s != nil {
 		b.WritesPer150s = int(*t.WritesPer150s)
 	}
-	b.ResourceUnitsPer10s = max(1, int(float64(b.ResourceUnitsPer10s)*QuotaMargin))
-	b.WritesPer150s = max(1, int(float64(b.WritesPer150s)*QuotaMargin))
+	b.RefillShare = RefillShare
 	return b
 }
 

@@ -126,8 +126,8 @@ func (b *Budget) SetConfig(cfg BudgetConfig) {
 func (b *Budget) rates() (ruCap, ruRate, wCap, wRate float64) {
 	ruCap = float64(b.cfg.ResourceUnitsPer10s) * b.pace
 	wCap = float64(b.cfg.WritesPer150s) * b.pace
-	ruRate = ruCap / b.cfg.ruWindow().Seconds()
-	wRate = wCap / b.cfg.writeWindow().Seconds()
+	ruRate = ruCap / b.cfg.ruWindow().Seconds() * b.cfg.RefillShare
+	wRate = wCap / b.cfg.writeWindow().Seconds() * b.cfg.RefillShare
 	return
 }
 

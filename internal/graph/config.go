@@ -191,6 +191,9 @@ type BudgetConfig struct {
 	// TimeScale) for tests and benchmarks against a time-compressed
 	// emulator; default 1.
 	TimeScale float64
+	// RefillShare is the share (0–1] of the quota's refill rate the budget
+	// hands out; its capacity stays the full quota. Default 1.
+	RefillShare float64
 }
 
 // Published app+tenant limits of the identity and access service.
@@ -226,6 +229,9 @@ func (b BudgetConfig) normalized() BudgetConfig {
 	}
 	if !(b.TimeScale > 0) || math.IsInf(b.TimeScale, 0) {
 		b.TimeScale = 1
+	}
+	if !(b.RefillShare > 0) || b.RefillShare > 1 {
+		b.RefillShare = 1
 	}
 	return b
 }

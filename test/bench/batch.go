@@ -207,13 +207,14 @@ func (h *harness) disableUsers(t *table) {
 	t.add(row{scenario: name, run: "naive SDK GET+PATCH per user", wall: bwall, usage: bu,
 		figure: fmt.Sprintf("%.2f of write quota; %.1f %% of write requests answered 429; %s", h.effectiveWriteRate(bu.writes, bwall)/quota, bu.writes429(), how)})
 	if firstWrite > 0 && wall > firstWrite {
-		// The time before the first write (reading and checkpointing the
-		// rows, apiserver round trips) is not compressed by the time scale,
-		// so it weighs ×timeScale more here than against real Graph.
+		// The time before the first write (the first wave of reads and
+		// the checkpoint recording it, apiserver round trips) is not
+		// compressed by the time scale, so it weighs ×timeScale more here
+		// than against real Graph.
 		w := wall - firstWrite
 		realMin := float64(u.writes-int64(cfg.writesPer150s)) / (quota / cfg.timeScale)
 		realEst := firstWrite.Seconds() + w.Seconds()*cfg.timeScale
-		t.note("Scenario 1: the first write reached Graph %s after the batches were applied (every row is read, and the reads checkpointed, before any write); "+
+		t.note("Scenario 1: the first write reached Graph %s after the batches were applied (a first wave of reads, checkpointed before its rows are written); "+
 			"from the first write on, the pace was %.2f of the quota ((%s − %s burst) / %s). That start-up is not compressed by the time scale: "+
 			"at real speed it would weigh 1/%g as much, an estimated %.2f of the quota (estimate, not measured).",
 			fmtDur(firstWrite), h.effectiveWriteRate(u.writes, w)/quota, fmtInt(u.writes), fmtInt(int64(cfg.writesPer150s)), fmtDur(w), cfg.timeScale, realMin/realEst)
