@@ -57,7 +57,11 @@ func (h *harness) runBatches(te tenant, name string, upns []string, dryRun bool)
 	defer func() {
 		if r := recover(); r != nil {
 			// Say where the batches stood: that is what to debug.
-			for _, b := range out {
+			for _, k := range keys {
+				var b v1alpha1.UserDisableBatch
+				if err := h.kube.Get(ctx, k, &b); err != nil {
+					continue
+				}
 				c := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ConditionReady)
 				if c != nil {
 					r = fmt.Sprintf("%v; %s: phase %q counts %+v, Ready %s %s: %s", r, b.Name, b.Status.Phase, b.Status.Counts, c.Status, c.Reason, c.Message)
@@ -67,13 +71,26 @@ func (h *harness) runBatches(te tenant, name string, upns []string, dryRun bool)
 		}
 	}()
 	h.waitFor(h.cfg.scenarioTimeout, "UserDisableBatches to finish", func() bool {
-		for i, k := range keys {
-			if err := h.kube.Get(ctx, k, &out[i]); err != nil || !batchFinished(out[i].Status.Phase) {
+		var list v1alpha1.UserDisableBatchList
+		if err := h.watch.List(ctx, &list, client.InNamespace(te.ns), client.UnsafeDisableDeepCopy); err != nil {
+			return false
+		}
+		byName := map[string]*v1alpha1.UserDisableBatch{}
+		for i := range list.Items {
+			byName[list.Items[i].Name] = &list.Items[i]
+		}
+		for _, k := range keys {
+			if b := byName[k.Name]; b == nil || !batchFinished(b.Status.Phase) {
 				return false
 			}
 		}
 		return true
 	})
+	for i, k := range keys {
+		if err := h.kube.Get(ctx, k, &out[i]); err != nil {
+			h.fail("reading batch %s: %v", k.Name, err)
+		}
+	}
 	return time.Since(start), out
 }
 

@@ -38,7 +38,7 @@ func (h *harness) applyLatency(t *table) {
 		key := client.ObjectKeyFromObject(du)
 		h.waitForFast(cfg.scenarioTimeout, "DirectoryUser "+nick+" Ready", func() bool {
 			got := &v1alpha1.DirectoryUser{}
-			return h.kube.Get(ctx, key, got) == nil && got.Status.ObservedGeneration == got.Generation && ready(got.Status.Conditions)
+			return h.watch.Get(ctx, key, got) == nil && got.Status.ObservedGeneration == got.Generation && ready(got.Status.Conditions)
 		})
 		lat = append(lat, time.Since(start))
 		if err := h.kube.Delete(ctx, du); err != nil && !apierrors.IsNotFound(err) {

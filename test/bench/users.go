@@ -148,7 +148,7 @@ func (h *harness) countReady(ctx context.Context, ns string) (ready, total int) 
 	var list v1alpha1.DirectoryUserList
 	// The cache's own objects, read only: 10,000 deep copies a poll would
 	// cost more CPU than the controllers being measured.
-	if err := h.kube.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+	if err := h.watch.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return 0, 0
 	}
 	for i := range list.Items {
