@@ -40,7 +40,7 @@ type harness struct {
 	// server nothing, where polling kube would (a 5,000-row batch is
 	// ~600 KiB a GET) and slow down the operator being measured.
 	watch client.Reader
-	apps atomic.Int64
+	apps  atomic.Int64
 	// directories created so far, deleted when the next scenario starts.
 	directories []client.Object
 }
