@@ -136,7 +136,9 @@ type UserDisableBatchStatus struct {
 	// printer columns read 0, not blank).
 	// +optional
 	Counts *BatchCounts `json:"counts,omitempty"`
-	// Users has one row per user in spec order.
+	// Users has one row per user in spec order. While a batch of listed
+	// users runs, the users it has not read yet have no row yet
+	// (counts.total includes them).
 	// +optional
 	Users []BatchUserResult `json:"users,omitempty"`
 	// GroupID the batch's users were resolved from.

@@ -520,6 +520,55 @@ func TestResumeAfterCrash(t *testing.T) {
 	}
 }
 
+// A checkpoint stores no rows for listed users not read yet. A manager that
+// resumes such a batch takes them from the spec, and leaves the stored rows
+// alone.
+func TestResumeWithRowsNotReadYet(t *testing.T) {
+	const n = 50
+	ns := env.Namespace(t)
+	users := putUsers("prefix", n, nil)
+	readyDirectory(t, ns, testenv.DirectoryOptions{})
+	spec := v1alpha1.UserDisableBatchSpec{}
+	for _, u := range users {
+		spec.Users = append(spec.Users, u.UserPrincipalName)
+	}
+	b := newBatch(ns, "prefix", spec)
+	b.Labels = map[string]string{ownerLabel: "prefix"}
+	create(t, b)
+	// Rows 0–9 recorded Disabled, 10–19 read and due; 20–49 not reached.
+	started := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	b.Status.Phase, b.Status.StartedAt = v1alpha1.BatchRunning, &started
+	for i, u := range users[:20] {
+		row := v1alpha1.BatchUserResult{User: u.UserPrincipalName, ID: u.ID, Outcome: v1alpha1.OutcomeDisabled}
+		if i >= 10 {
+			row.Outcome, row.AccountEnabledBefore = v1alpha1.OutcomePending, boolp(true)
+		}
+		b.Status.Users = append(b.Status.Users, row)
+	}
+	if err := env.Client.Status().Update(context.Background(), b); err != nil {
+		t.Fatalf("writing the stopped manager's status: %v", err)
+	}
+	env.Sim.ResetCounters()
+	startManager(t, "prefix", &connection.Resolver{Kube: env.Client, Registry: graph.NewRegistry(), TimeScale: timeScale})
+	waitFinished(t, b, 60*time.Second, 100*time.Millisecond)
+	sim := env.Sim.Counters()
+	if b.Status.Phase != v1alpha1.BatchCompleted || len(b.Status.Users) != n || counts(b).Total != n {
+		t.Fatalf("phase %s, %d rows, counts %+v; want Completed with %d rows", b.Status.Phase, len(b.Status.Users), counts(b), n)
+	}
+	for i, u := range users {
+		want := int64(1)
+		if i < 10 {
+			want = 0 // recorded Disabled: never sent again
+		}
+		if w := sim.UserWrites[u.ID]; w != want {
+			t.Errorf("user %d PATCHed %d times, want %d", i, w, want)
+		}
+		if row := b.Status.Users[i]; row.User != u.UserPrincipalName || row.Outcome != v1alpha1.OutcomeDisabled {
+			t.Errorf("row %d = %+v, want %s Disabled", i, row, u.UserPrincipalName)
+		}
+	}
+}
+
 // Items answered 429 inside a $batch are sent again after their Retry-After
 // through a requeue, and still reach Graph exactly once. The Directory
 // claims ten times the emulator's write quota, so the operator's budget lets
