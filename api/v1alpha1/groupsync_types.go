@@ -116,6 +116,10 @@ type GroupSyncStatus struct {
 	ManagersResolved int32 `json:"managersResolved,omitempty"`
 	// +optional
 	LastSync *LastSync `json:"lastSync,omitempty"`
+	// LastHandledSyncRequest is the value of the sync-requested-at
+	// annotation the last completed sync answered.
+	// +optional
+	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
 	// Export is the ConfigMap the CSV is in, and how it is stored.
 	// +optional
 	Export *ExportStatus `json:"export,omitempty"`

@@ -76,10 +76,20 @@ type Reconciler struct {
 // Reconcile syncs one GroupSync.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	gs := &v1alpha1.GroupSync{}
-	if err := r.Get(ctx, req.NamespacedName, gs); err != nil {
+	// Read around the cache: a reconcile queued while the last one ran
+	// (a Directory turning Ready, a sync request) would otherwise see the
+	// status before that sync, run it again, and lose its delta cursor.
+	// GroupSyncs are few and small; one GET per sync is nothing.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, gs); err != nil {
 		// The export ConfigMaps and imported DirectoryUsers are owned by the
 		// GroupSync: garbage collection removes them, nothing is in Graph.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if wait, due := syncDue(gs, r.now()); !due {
+		// Woken by something else than the interval, a sync request or a
+		// spec change (a Directory turning Ready, a manager restart): the
+		// last sync is recent and describes this spec.
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	before := gs.DeepCopy()
 
@@ -178,6 +188,7 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 	gs.Status.MemberCount, gs.Status.RemovedCount, gs.Status.ManagersResolved = int32(active), int32(removed), int32(withManager)
 	gs.Status.Export = &v1alpha1.ExportStatus{ConfigMaps: out.ConfigMaps, Encoding: out.Encoding, Command: out.Command}
 	gs.Status.Cursor = &s.cursor
+	gs.Status.LastHandledSyncRequest = gs.Annotations[v1alpha1.AnnotationSyncRequested]
 	gs.Status.LastSync = &v1alpha1.LastSync{
 		Time: metav1.NewTime(s.now.Truncate(time.Second)), Mode: res.mode,
 		Added: int32(res.added), Removed: int32(res.removed), Updated: int32(res.updated),
@@ -248,6 +259,19 @@ func exportName(gs *v1alpha1.GroupSync) string {
 		return gs.Spec.Export
 	}
 	return gs.Name + "-members"
+}
+
+// syncDue says whether a sync must run now and, if not, when it is due:
+// never synced, the last attempt failed or saw an older spec, a sync was
+// requested through the annotation, or the interval has passed.
+func syncDue(gs *v1alpha1.GroupSync, now time.Time) (time.Duration, bool) {
+	ls := gs.Status.LastSync
+	if ls == nil || !ctrlkit.IsReady(&gs.Status.CommonStatus, gs.Generation) ||
+		gs.Annotations[v1alpha1.AnnotationSyncRequested] != gs.Status.LastHandledSyncRequest {
+		return 0, true
+	}
+	left := interval(gs) - now.Sub(ls.Time.Time)
+	return left, left <= 0
 }
 
 func interval(gs *v1alpha1.GroupSync) time.Duration {

@@ -411,6 +411,40 @@ func TestGroupNotFoundAndAmbiguous(t *testing.T) {
 	})
 }
 
+// A reconcile with no cause to sync (here an unrelated annotation; in
+// production a Directory turning Ready again or a manager restart) costs no
+// Graph request: the last sync is recent and describes the spec. A sync
+// request still runs at once.
+func TestNoSyncBeforeItIsDue(t *testing.T) {
+	ids := putUsers(t, "due", 2)
+	grp := env.Sim.PutGroup(graphsim.Group{DisplayName: "Due", SecurityEnabled: true, Members: ids})
+	ns := env.Namespace(t)
+	env.CreateDirectory(t, ns, testenv.DirectoryOptions{})
+	gs := createGroupSync(t, ns, gsOptions{group: v1alpha1.GroupSelector{ID: grp.ID}})
+	first := waitSynced(t, gs, nil)
+
+	env.Sim.ResetCounters()
+	patch := client.MergeFrom(gs.DeepCopy())
+	gs.Annotations = map[string]string{"example.com/owner": "identity-team"}
+	if err := env.Client.Patch(context.Background(), gs, patch); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	env.Get(t, gs)
+	if n := env.Sim.Counters().Requests; n != 0 || *gs.Status.LastSync != *first {
+		t.Fatalf("unrelated change: %d Graph requests, last sync %+v (was %+v); want none and unchanged", n, gs.Status.LastSync, first)
+	}
+
+	syncNow(t, gs)
+	second := waitSynced(t, gs, first)
+	if second.Mode != v1alpha1.SyncDelta || env.Sim.Counters().Requests == 0 {
+		t.Fatalf("requested sync: %+v", second)
+	}
+	if gs.Status.LastHandledSyncRequest != gs.Annotations[v1alpha1.AnnotationSyncRequested] {
+		t.Errorf("lastHandledSyncRequest = %q, annotation %q", gs.Status.LastHandledSyncRequest, gs.Annotations[v1alpha1.AnnotationSyncRequested])
+	}
+}
+
 // A group found by display name and then renamed keeps syncing by id.
 func TestRenamedGroupStillSynced(t *testing.T) {
 	ids := putUsers(t, "ren", 3)
