@@ -193,6 +193,19 @@ type DirectoryStatus struct {
 	// GroupsExport names the ConfigMap holding groups.csv, when exports are on.
 	// +optional
 	GroupsExport string `json:"groupsExport,omitempty"`
+	// DeletionWindow counts the user deletions of the last hour in
+	// minute buckets, against safety.maxDeletionsPerHour. It is written
+	// before each deletion, so a restarted manager goes on counting.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=61
+	DeletionWindow []DeletionBucket `json:"deletionWindow,omitempty"`
+}
+
+// DeletionBucket counts the deletions that started within one minute.
+type DeletionBucket struct {
+	Start metav1.MicroTime `json:"start"`
+	Count int32            `json:"count"`
 }
 
 // Directory is one Entra tenant connection that other resources reference.

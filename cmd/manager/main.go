@@ -98,7 +98,7 @@ func main() {
 		Kube:      mgr.GetClient(),
 		Registry:  graph.NewRegistry(),
 		TimeScale: timeScale,
-		Deletions: connection.NewDeletionLimiter(),
+		Deletions: connection.NewDeletionLimiter(mgr.GetClient()),
 	}
 	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency}); err != nil {
 		log.Error(err, "Unable to set up controllers")

@@ -103,7 +103,10 @@ func (r *Reconciler) finalize(ctx context.Context, du *v1alpha1.DirectoryUser) e
 	default:
 		deletions := r.Resolver.Deletions
 		if deletions != nil {
-			ok, wait := deletions.Allow(connection.Key(conn.Directory), conn.Directory.Spec.Safety.MaxDeletionsPerHour)
+			ok, wait, err := deletions.Allow(ctx, conn.Directory)
+			if err != nil {
+				return err
+			}
 			if !ok {
 				limit := int32(connection.DefaultMaxDeletionsPerHour)
 				if m := conn.Directory.Spec.Safety.MaxDeletionsPerHour; m != nil {

@@ -10,10 +10,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/controllers/directoryuser"
+	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graphsim"
 	"github.com/directory-operator/directory-operator/internal/testenv"
 )
@@ -358,6 +360,19 @@ func TestDeletionRespectsMaxDeletionsPerHour(t *testing.T) {
 	}
 	if remaining != 1 {
 		t.Errorf("%d users left in Graph, want 1", remaining)
+	}
+
+	// The deletion is recorded in the Directory's status, so a restarted
+	// manager (a fresh limiter) still holds the second one back.
+	dir := &v1alpha1.Directory{}
+	if err := env.Client.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "tenant"}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if w := dir.Status.DeletionWindow; len(w) != 1 || w[0].Count != 1 {
+		t.Fatalf("status.deletionWindow = %+v, want one deletion", w)
+	}
+	if ok, wait, err := connection.NewDeletionLimiter(nil).Allow(ctx(), dir); ok || err != nil || wait < 59*time.Minute {
+		t.Errorf("fresh limiter: ok=%v wait=%v err=%v; want the recorded deletion to hold the next one for about an hour", ok, wait, err)
 	}
 }
 

@@ -104,7 +104,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	resolver := &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), Deletions: connection.NewDeletionLimiter()}
+	resolver := &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
 	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: 4}); err != nil {
 		return err
 	}

@@ -1,9 +1,14 @@
 package connection
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 )
@@ -47,48 +52,85 @@ func (s Safety) Protected(identities ...string) bool {
 	return false
 }
 
-// DeletionLimiter enforces maxDeletionsPerHour per Directory with a sliding
-// one-hour window. It lives in the manager's memory: a restart forgets the
-// window, which can at most double the hourly figure once; the leader-elected
-// single writer makes that the only way to exceed it.
+// DeletionLimiter enforces maxDeletionsPerHour per Directory over a sliding
+// hour counted in minute buckets (Hour/60). The buckets are written to the
+// Directory's status.deletionWindow before a deletion is allowed, and a
+// process seeds its count from there, so a restart or a new leader does not
+// reset the window. A deletion is counted for at least an hour (up to a
+// bucket longer): the rail errs on the safe side.
+//
+// One process counts one Directory's deletions in memory, serialized by the
+// mutex; shards that delete through the same Directory each keep their own
+// count.
 type DeletionLimiter struct {
-	mu   sync.Mutex
-	log  map[string][]time.Time
-	Now  func() time.Time
-	Hour time.Duration // window length; tests shorten it
+	mu      sync.Mutex
+	windows map[string][]v1alpha1.DeletionBucket
+	// Client writes the window to Directory status; nil keeps it in
+	// memory only.
+	Client client.Client
+	Now    func() time.Time
+	Hour   time.Duration // window length; tests shorten it
 }
 
-// NewDeletionLimiter returns an empty limiter.
-func NewDeletionLimiter() *DeletionLimiter {
-	return &DeletionLimiter{log: map[string][]time.Time{}, Now: time.Now, Hour: time.Hour}
+// NewDeletionLimiter returns a limiter persisting through c (nil: memory only).
+func NewDeletionLimiter(c client.Client) *DeletionLimiter {
+	return &DeletionLimiter{windows: map[string][]v1alpha1.DeletionBucket{}, Client: c, Now: time.Now, Hour: time.Hour}
 }
 
 // DefaultMaxDeletionsPerHour applies when the Directory does not set one.
 const DefaultMaxDeletionsPerHour = 100
 
-// Allow records one deletion for key if the window has room, or says how
-// long until it has.
-func (l *DeletionLimiter) Allow(key string, maxPerHour *int32) (bool, time.Duration) {
+// Allow records one deletion through dir if its window has room, or says how
+// long until it has. An error means the deletion could not be recorded, and
+// must not happen yet.
+func (l *DeletionLimiter) Allow(ctx context.Context, dir *v1alpha1.Directory) (bool, time.Duration, error) {
 	limit := DefaultMaxDeletionsPerHour
-	if maxPerHour != nil {
-		limit = int(*maxPerHour)
+	if m := dir.Spec.Safety.MaxDeletionsPerHour; m != nil {
+		limit = int(*m)
 	}
+	key := Key(dir)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	window, known := l.windows[key]
+	if !known {
+		window = dir.Status.DeletionWindow
+	}
 	now := l.Now()
-	kept := l.log[key][:0]
-	for _, t := range l.log[key] {
-		if now.Sub(t) < l.Hour {
-			kept = append(kept, t)
+	width := l.Hour / 60
+	var kept []v1alpha1.DeletionBucket
+	total := 0
+	for _, b := range window {
+		if now.Before(b.Start.Add(l.Hour + width)) {
+			kept = append(kept, b)
+			total += int(b.Count)
 		}
 	}
-	l.log[key] = kept
-	if len(kept) >= limit {
-		if len(kept) == 0 {
-			return false, l.Hour
+	if total >= limit {
+		l.windows[key] = kept
+		// Room comes back as the oldest buckets expire.
+		freed := 0
+		for _, b := range kept {
+			freed += int(b.Count)
+			if total-freed < limit {
+				return false, b.Start.Add(l.Hour + width).Sub(now), nil
+			}
 		}
-		return false, l.Hour - now.Sub(kept[0])
+		return false, l.Hour + width, nil
 	}
-	l.log[key] = append(kept, now)
-	return true, 0
+	start := metav1.NewMicroTime(now.Truncate(width))
+	if n := len(kept); n > 0 && kept[n-1].Start.Equal(&start) {
+		kept[n-1].Count++
+	} else {
+		kept = append(kept, v1alpha1.DeletionBucket{Start: start, Count: 1})
+	}
+	if l.Client != nil {
+		base := dir.DeepCopy()
+		saved := base.DeepCopy()
+		saved.Status.DeletionWindow = kept
+		if err := l.Client.Status().Patch(ctx, saved, client.MergeFrom(base)); err != nil {
+			return false, 0, fmt.Errorf("recording the deletion in Directory %s status: %w", dir.Name, err)
+		}
+	}
+	l.windows[key] = kept
+	return true, 0, nil
 }

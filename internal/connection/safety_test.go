@@ -1,8 +1,11 @@
 package connection
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 )
@@ -21,25 +24,40 @@ func TestSafety(t *testing.T) {
 }
 
 func TestDeletionLimiterSlidingHour(t *testing.T) {
+	ctx := context.Background()
 	now := time.Unix(0, 0)
-	l := NewDeletionLimiter()
+	l := NewDeletionLimiter(nil)
 	l.Now = func() time.Time { return now }
 	max := int32(2)
+	dir := func(name string) *v1alpha1.Directory {
+		return &v1alpha1.Directory{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+			Spec: v1alpha1.DirectorySpec{Safety: v1alpha1.SafetySpec{MaxDeletionsPerHour: &max}}}
+	}
 	for i := 0; i < 2; i++ {
-		if ok, _ := l.Allow("ns/d", &max); !ok {
+		if ok, _, _ := l.Allow(ctx, dir("d")); !ok {
 			t.Fatalf("deletion %d refused", i)
 		}
 		now = now.Add(10 * time.Minute)
 	}
-	ok, wait := l.Allow("ns/d", &max)
-	if ok || wait != 40*time.Minute {
-		t.Fatalf("third deletion: ok=%v wait=%v, want refused for 40m", ok, wait)
+	// The first deletion (minute 0) counts until the end of minute 60.
+	ok, wait, _ := l.Allow(ctx, dir("d"))
+	if ok || wait != 41*time.Minute {
+		t.Fatalf("third deletion: ok=%v wait=%v, want refused for 41m", ok, wait)
 	}
-	if ok, _ := l.Allow("ns/other", &max); !ok {
+	if ok, _, _ := l.Allow(ctx, dir("other")); !ok {
 		t.Fatal("limits are per Directory")
 	}
 	now = now.Add(41 * time.Minute)
-	if ok, _ := l.Allow("ns/d", &max); !ok {
+	if ok, _, _ := l.Allow(ctx, dir("d")); !ok {
 		t.Fatal("window should have room again")
+	}
+
+	// A new process seeds its count from the Directory's status.
+	fresh := NewDeletionLimiter(nil)
+	fresh.Now = l.Now
+	seeded := dir("d")
+	seeded.Status.DeletionWindow = l.windows["ns/d"]
+	if ok, _, _ := fresh.Allow(ctx, seeded); ok {
+		t.Fatal("a restarted limiter forgot the deletions recorded in status")
 	}
 }

@@ -130,7 +130,7 @@ func Start(opts Options) (*Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	e.Resolver = &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), TimeScale: opts.TimeScale, Deletions: connection.NewDeletionLimiter()}
+	e.Resolver = &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), TimeScale: opts.TimeScale, Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
 	if opts.Setup != nil {
 		if err := opts.Setup(mgr, e.Resolver); err != nil {
 			e.Stop()
