@@ -108,10 +108,7 @@ func (r *Reconciler) finalize(ctx context.Context, du *v1alpha1.DirectoryUser) e
 				return err
 			}
 			if !ok {
-				limit := int32(connection.DefaultMaxDeletionsPerHour)
-				if m := conn.Directory.Spec.Safety.MaxDeletionsPerHour; m != nil {
-					limit = *m
-				}
+				limit := connection.MaxDeletionsPerHour(conn.Directory)
 				wait = max(wait, time.Second)
 				return ctrlkit.Waiting(wait, v1alpha1.ReasonDeletionHeld,
 					"Directory %q allows %d deletions per hour; deleting user %s in %s", conn.Directory.Name, limit, id, wait.Round(time.Second))

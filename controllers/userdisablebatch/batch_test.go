@@ -480,8 +480,8 @@ func TestResumeAfterCrash(t *testing.T) {
 	create(t, b)
 
 	// The status the crashed manager left behind.
-	started := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
-	b.Status.Phase, b.Status.StartedAt, b.Status.GraphRequests = v1alpha1.BatchRunning, &started, 5
+	b.Status.GraphRequests = 5
+	var rows []v1alpha1.BatchUserResult
 	for i, u := range users {
 		row := v1alpha1.BatchUserResult{User: u.UserPrincipalName, ID: u.ID, JobTitle: u.JobTitle, Outcome: v1alpha1.OutcomePending}
 		if i >= 20 && i < 40 {
@@ -489,11 +489,9 @@ func TestResumeAfterCrash(t *testing.T) {
 		} else {
 			row.AccountEnabledBefore = boolp(true)
 		}
-		b.Status.Users = append(b.Status.Users, row)
+		rows = append(rows, row)
 	}
-	if err := env.Client.Status().Update(context.Background(), b); err != nil {
-		t.Fatalf("writing the crashed manager's status: %v", err)
-	}
+	writeStoppedStatus(t, b, rows)
 
 	env.Sim.ResetCounters()
 	startManager(t, "crash", &connection.Resolver{Kube: env.Client, Registry: graph.NewRegistry(), TimeScale: timeScale})
@@ -536,18 +534,15 @@ func TestResumeWithRowsNotReadYet(t *testing.T) {
 	b.Labels = map[string]string{ownerLabel: "prefix"}
 	create(t, b)
 	// Rows 0–9 recorded Disabled, 10–19 read and due; 20–49 not reached.
-	started := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
-	b.Status.Phase, b.Status.StartedAt = v1alpha1.BatchRunning, &started
+	var rows []v1alpha1.BatchUserResult
 	for i, u := range users[:20] {
 		row := v1alpha1.BatchUserResult{User: u.UserPrincipalName, ID: u.ID, Outcome: v1alpha1.OutcomeDisabled}
 		if i >= 10 {
 			row.Outcome, row.AccountEnabledBefore = v1alpha1.OutcomePending, boolp(true)
 		}
-		b.Status.Users = append(b.Status.Users, row)
+		rows = append(rows, row)
 	}
-	if err := env.Client.Status().Update(context.Background(), b); err != nil {
-		t.Fatalf("writing the stopped manager's status: %v", err)
-	}
+	writeStoppedStatus(t, b, rows)
 	env.Sim.ResetCounters()
 	startManager(t, "prefix", &connection.Resolver{Kube: env.Client, Registry: graph.NewRegistry(), TimeScale: timeScale})
 	waitFinished(t, b, 60*time.Second, 100*time.Millisecond)

@@ -55,9 +55,7 @@ func (r *Reconciler) newRun(ctx context.Context, b *v1alpha1.UserDisableBatch, c
 	ru.lastCheckpoint = ru.started
 	if b.Spec.Group == nil && b.Status.Phase == v1alpha1.BatchRunning {
 		// Users not read yet have no stored row (see recordedRows).
-		for _, u := range b.Spec.Users[min(len(b.Status.Users), len(b.Spec.Users)):] {
-			b.Status.Users = append(b.Status.Users, v1alpha1.BatchUserResult{User: strings.TrimSpace(u), Outcome: v1alpha1.OutcomePending})
-		}
+		b.Status.Users = append(b.Status.Users, pendingRows(b.Spec.Users[min(len(b.Status.Users), len(b.Spec.Users)):])...)
 	}
 	for i, row := range b.Status.Users {
 		if row.ID != "" {
@@ -160,10 +158,7 @@ func (ru *run) resolve(ctx context.Context) error {
 			}
 			seen[key] = i
 		}
-		rows = make([]v1alpha1.BatchUserResult, len(b.Spec.Users))
-		for i, u := range b.Spec.Users {
-			rows[i] = v1alpha1.BatchUserResult{User: strings.TrimSpace(u), Outcome: v1alpha1.OutcomePending}
-		}
+		rows = pendingRows(b.Spec.Users)
 		b.Status.Users = rows
 	}
 	b.Status.Phase = v1alpha1.BatchRunning
@@ -649,9 +644,18 @@ func (ru *run) checkpoint(ctx context.Context) error {
 	ru.before = saved
 	ru.lastCheckpoint = ru.r.now()
 	ru.checkpointCost = ru.lastCheckpoint.Sub(t0)
-	log.FromContext(ctx).V(1).Info("Checkpointed status", "rows", len(st.Users), "took", ru.checkpointCost.String(), "elapsed", ru.lastCheckpoint.Sub(ru.started).String())
+	log.FromContext(ctx).V(1).Info("Checkpointed status", "rows", len(saved.Status.Users), "took", ru.checkpointCost.String(), "elapsed", ru.lastCheckpoint.Sub(ru.started).String())
 	ru.unsaved = false
 	return nil
+}
+
+// pendingRows are the rows of listed users not read yet.
+func pendingRows(users []string) []v1alpha1.BatchUserResult {
+	rows := make([]v1alpha1.BatchUserResult, len(users))
+	for i, u := range users {
+		rows[i] = v1alpha1.BatchUserResult{User: strings.TrimSpace(u), Outcome: v1alpha1.OutcomePending}
+	}
+	return rows
 }
 
 // recordedRows is how many rows a checkpoint stores. A batch of listed

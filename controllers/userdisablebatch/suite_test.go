@@ -208,6 +208,17 @@ func waitFor(t *testing.T, b *v1alpha1.UserDisableBatch, timeout, interval time.
 	}
 }
 
+// writeStoppedStatus writes the status a manager stopped mid-run leaves
+// behind: Running since a minute ago, with rows.
+func writeStoppedStatus(t *testing.T, b *v1alpha1.UserDisableBatch, rows []v1alpha1.BatchUserResult) {
+	t.Helper()
+	started := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	b.Status.Phase, b.Status.StartedAt, b.Status.Users = v1alpha1.BatchRunning, &started, rows
+	if err := env.Client.Status().Update(context.Background(), b); err != nil {
+		t.Fatalf("writing the stopped manager's status: %v", err)
+	}
+}
+
 func condition(b *v1alpha1.UserDisableBatch, typ string) *metav1.Condition {
 	for i := range b.Status.Conditions {
 		if b.Status.Conditions[i].Type == typ {

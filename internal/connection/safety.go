@@ -80,14 +80,19 @@ func NewDeletionLimiter(c client.Client) *DeletionLimiter {
 // DefaultMaxDeletionsPerHour applies when the Directory does not set one.
 const DefaultMaxDeletionsPerHour = 100
 
+// MaxDeletionsPerHour is dir's deletion limit, the default when unset.
+func MaxDeletionsPerHour(dir *v1alpha1.Directory) int {
+	if m := dir.Spec.Safety.MaxDeletionsPerHour; m != nil {
+		return int(*m)
+	}
+	return DefaultMaxDeletionsPerHour
+}
+
 // Allow records one deletion through dir if its window has room, or says how
 // long until it has. An error means the deletion could not be recorded, and
 // must not happen yet.
 func (l *DeletionLimiter) Allow(ctx context.Context, dir *v1alpha1.Directory) (bool, time.Duration, error) {
-	limit := DefaultMaxDeletionsPerHour
-	if m := dir.Spec.Safety.MaxDeletionsPerHour; m != nil {
-		limit = int(*m)
-	}
+	limit := MaxDeletionsPerHour(dir)
 	key := Key(dir)
 	l.mu.Lock()
 	defer l.mu.Unlock()
