@@ -1,3 +1,5 @@
+//go:build sdk
+
 // Command bench measures the operator against the Graph emulator and prints
 // one Markdown table (also written to -out). Every figure is a ratio taken
 // in the same run: against the physical limit (the tenant's Graph quota) and
