@@ -38,6 +38,9 @@ const (
 	ReasonDrifted            = "Drifted"
 	ReasonObserving          = "Observing"
 	ReasonGroupNotFound      = "GroupNotFound"
+	// ReasonConflict: another object holds what this one asks for (two
+	// DirectoryUsers claiming one UPN, a Graph 409).
+	ReasonConflict = "Conflict"
 )
 
 // DirectoryReference names a Directory in the same namespace.

@@ -51,6 +51,7 @@ type DirectorySpec struct {
 	// +optional
 	Safety SafetySpec `json:"safety,omitempty"`
 	// Interval between health checks of the connection (default 5m).
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="interval must be at least 1s"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 	// Exports of directory-wide data into ConfigMaps.

@@ -67,7 +67,9 @@ type DirectoryUserSpec struct {
 	// +required
 	DirectoryRef DirectoryReference `json:"directoryRef"`
 	// UserPrincipalName is the sign-in name. Changing it renames the user.
-	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+\.[^@\s]+$`
+	// Graph allows A-Z a-z 0-9 ' . - _ ! # ^ ~ before the @ (at most 64 of
+	// them) and a domain of the tenant after it.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9'._!#^~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`
 	// +kubebuilder:validation:MaxLength=113
 	// +required
 	UserPrincipalName string `json:"userPrincipalName"`
@@ -75,8 +77,10 @@ type DirectoryUserSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	DisplayName string `json:"displayName,omitempty"`
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	GivenName string `json:"givenName,omitempty"`
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Surname string `json:"surname,omitempty"`
 	// MailNickname (defaults to the UPN's local part on create).
@@ -84,15 +88,19 @@ type DirectoryUserSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	MailNickname string `json:"mailNickname,omitempty"`
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	JobTitle *string `json:"jobTitle,omitempty"`
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Department *string `json:"department,omitempty"`
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	OfficeLocation *string `json:"officeLocation,omitempty"`
 	// UsageLocation is a two-letter country code (needed for licences).
 	// +optional
 	UsageLocation string `json:"usageLocation,omitempty"`
+	// +kubebuilder:validation:MaxLength=16
 	// +optional
 	EmployeeID *string `json:"employeeId,omitempty"`
 	// AccountEnabled (default true).
@@ -119,6 +127,7 @@ type DirectoryUserSpec struct {
 	// +optional
 	Adopt bool `json:"adopt,omitempty"`
 	// Interval between drift checks (default 10m, jittered).
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="interval must be a positive duration such as 10m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 }
@@ -152,6 +161,27 @@ type DirectoryUserStatus struct {
 	// Adopted is true when the user existed before the operator managed it.
 	// +optional
 	Adopted bool `json:"adopted,omitempty"`
+	// CreatePending records a POST /users whose result is not bound to this
+	// resource yet. It is written before the POST, so a create whose answer
+	// was lost (a timeout, a 5xx Graph applied anyway, a manager restart) is
+	// resolved by looking the UPN up, never by a second POST.
+	// +optional
+	CreatePending *CreatePending `json:"createPending,omitempty"`
+}
+
+// CreatePending is the record of a create that may have reached Graph.
+type CreatePending struct {
+	// UserPrincipalName sent in the POST.
+	UserPrincipalName string `json:"userPrincipalName"`
+	// FirstAttempt is when the first POST was about to be sent. A user with
+	// this UPN created after it (allowing for clock skew) is this resource's
+	// own; one created before existed already.
+	FirstAttempt metav1.Time `json:"firstAttempt"`
+	// LastAttempt is when the last POST whose outcome is unknown was sent;
+	// unset once that POST is known not to have applied. While it is recent
+	// a missing user is taken for replication lag.
+	// +optional
+	LastAttempt *metav1.Time `json:"lastAttempt,omitempty"`
 }
 
 // DirectoryUser is one Entra user kept in Git.

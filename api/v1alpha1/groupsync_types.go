@@ -19,13 +19,18 @@ type GroupSyncSpec struct {
 	// +kubebuilder:default=true
 	// +optional
 	IncludeManagers *bool `json:"includeManagers,omitempty"`
-	// Interval between syncs (default 15m).
+	// Interval between syncs (default 15m). At least 1m: every sync reads Graph.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="interval must be at least 1m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 	// Retention keeps members who left, marked removed, this long (default 720h).
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="retention must be a positive duration such as 720h"
 	// +optional
 	Retention *metav1.Duration `json:"retention,omitempty"`
 	// Export is the ConfigMap holding users.csv (default <name>-members).
+	// Shards add "-1", "-2"…, so it is at most 240 characters.
+	// +kubebuilder:validation:MaxLength=240
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	// +optional
 	Export string `json:"export,omitempty"`
 	// ImportUsers creates an ObserveOnly DirectoryUser per member.

@@ -7,7 +7,7 @@ package directoryuser
 import (
 	"context"
 	"errors"
-	"sync"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,6 +48,14 @@ const (
 	// DefaultReplicationGrace is how long after creation a 404 is taken for
 	// replication lag rather than for a user deleted out of band.
 	DefaultReplicationGrace = 5 * time.Minute
+	// DefaultCreateSettle bounds how long a POST /users whose answer was
+	// lost may take to become readable. Graph replicates a new user within
+	// seconds; a minute leaves a wide margin, and only delays re-creating a
+	// user whose POST really did not apply.
+	DefaultCreateSettle = time.Minute
+	// createClockSkew is how far Graph's createdDateTime may lag our clock
+	// and still count a user as created by our pending POST.
+	createClockSkew = time.Minute
 )
 
 // Field indexes on DirectoryUser, for the watches that map a changed object
@@ -89,13 +97,15 @@ type Reconciler struct {
 	DriftPoll time.Duration
 	// Now is injectable for tests.
 	Now func() time.Time
+	// Name of the controller (default "directoryuser") and Filter on its
+	// events: several managers in one process (tests, shards) need both.
+	Name   string
+	Filter predicate.Predicate
+	// CreateSettle is how long after a POST whose outcome is unknown a
+	// missing user is taken for replication lag (default DefaultCreateSettle).
+	CreateSettle time.Duration
 
 	drift *driftWatcher
-
-	// created remembers object IDs this process created, by resource UID,
-	// in case recording one in status failed: the next attempt then finds
-	// its own user instead of seeing a UPN conflict or posting twice.
-	created sync.Map
 }
 
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directoryusers,verbs=get;list;watch;update;patch
@@ -306,18 +316,29 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 	}); err != nil {
 		return err
 	}
+	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, upnIndex, indexUPN); err != nil {
+		return err
+	}
 	r.drift = newDriftWatcher(mgr.GetClient(), r.Resolver, r.DriftPoll, r.now)
 	if err := mgr.Add(r.drift); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	name := r.Name
+	if name == "" {
+		name = "directoryuser"
+	}
+	bld := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.DirectoryUser{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
 		WatchesRawSource(source.Channel(r.drift.events, &handler.EnqueueRequestForObject{})).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.usersOfDirectory), builder.WithPredicates(directoryUsabilityChanged)).
 		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.reportsOf), builder.WithPredicates(userIdentityChanged)).
+		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.claimantsOf), builder.WithPredicates(claimChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Named("directoryuser").
-		Complete(rec)
+		Named(name)
+	if r.Filter != nil {
+		bld = bld.WithEventFilter(r.Filter)
+	}
+	return bld.Complete(rec)
 }
 
 // deletionStarted passes the update that sets deletionTimestamp, whatever
@@ -361,6 +382,20 @@ var userIdentityChanged = predicate.Funcs{
 			return true
 		}
 		return o.Status.ID != n.Status.ID || o.Status.UserPrincipalName != n.Status.UserPrincipalName
+	},
+}
+
+// claimChanged passes DirectoryUser events that can change who wins a UPN:
+// it appeared, started deleting or went, claims another UPN, or got bound.
+var claimChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*v1alpha1.DirectoryUser)
+		n, ok2 := e.ObjectNew.(*v1alpha1.DirectoryUser)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return !strings.EqualFold(o.Spec.UserPrincipalName, n.Spec.UserPrincipalName) || o.Status.ID != n.Status.ID ||
+			o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 	},
 }
 

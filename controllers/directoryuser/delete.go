@@ -30,7 +30,6 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, du *v1alpha1.Directory
 	before := du.DeepCopy()
 	err := r.finalize(ctx, du)
 	if err == nil {
-		r.created.Delete(du.UID)
 		controllerutil.RemoveFinalizer(du, Finalizer)
 		return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, du))
 	}
@@ -57,12 +56,15 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, du *v1alpha1.Directory
 func (r *Reconciler) finalize(ctx context.Context, du *v1alpha1.DirectoryUser) error {
 	l := log.FromContext(ctx)
 	id := du.Status.ID
-	if id == "" {
-		if v, ok := r.created.Load(du.UID); ok {
-			id = v.(string)
+	policy := du.Spec.DeletionPolicy
+	if id == "" && du.Status.CreatePending != nil && !observeOnly(du) && policy != v1alpha1.DeletionOrphan {
+		// A create may have reached Graph without its ID being recorded:
+		// find the user it made, so the policy applies to it too.
+		var err error
+		if id, err = r.pendingUserID(ctx, du); err != nil {
+			return err
 		}
 	}
-	policy := du.Spec.DeletionPolicy
 	switch {
 	case id == "":
 		// Nothing was created or adopted.
@@ -70,6 +72,12 @@ func (r *Reconciler) finalize(ctx context.Context, du *v1alpha1.DirectoryUser) e
 	case observeOnly(du) || policy == v1alpha1.DeletionOrphan:
 		l.Info("Left user in Graph", "id", id, "policy", policy)
 		return nil
+	}
+	if other, err := r.otherHolder(ctx, du, id); err != nil || other != "" {
+		if other != "" {
+			l.Info("Left user in Graph: another DirectoryUser manages it", "id", id, "other", other)
+		}
+		return err
 	}
 	conn, err := r.Resolver.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
 	if err != nil {
@@ -131,4 +139,21 @@ func hasReadyReason(du *v1alpha1.DirectoryUser, reason string) bool {
 		}
 	}
 	return false
+}
+
+// otherHolder names another live DirectoryUser bound to the same user (two
+// resources claiming one UPN, from before conflicts were refused): deleting
+// one of them must never delete or disable the other's user.
+func (r *Reconciler) otherHolder(ctx context.Context, du *v1alpha1.DirectoryUser, id string) (string, error) {
+	var list v1alpha1.DirectoryUserList
+	if err := r.List(ctx, &list, client.InNamespace(du.Namespace), client.MatchingFields{idIndex: id}); err != nil {
+		return "", err
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID != du.UID && o.DeletionTimestamp.IsZero() && o.Spec.DirectoryRef.Name == du.Spec.DirectoryRef.Name {
+			return o.Name, nil
+		}
+	}
+	return "", nil
 }

@@ -63,6 +63,8 @@ func TestMain(m *testing.M) {
 				MaxConcurrentReconciles: 8,
 				ManagerRetry:            time.Second,
 				LagRetry:                500 * time.Millisecond,
+				CreateSettle:            createSettle,
+				Filter:                  ownedBy(""),
 			}
 			return r.SetupWithManagerAs(mgr, &countingReconciler{inner: r, c: reconciles})
 		},

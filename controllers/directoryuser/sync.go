@@ -3,7 +3,6 @@ package directoryuser
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +22,9 @@ import (
 // decides conditions and requeue; the first error ends the reconcile.
 func (r *Reconciler) sync(ctx context.Context, s *state) error {
 	du := s.du
+	if err := r.claimConflict(ctx, s); err != nil {
+		return err
+	}
 	conn, err := r.Resolver.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
 	if err != nil {
 		return err
@@ -96,14 +98,6 @@ func directoryKey(du *v1alpha1.DirectoryUser) string {
 // (adopting it when allowed), else a new user.
 func (r *Reconciler) findOrCreate(ctx context.Context, s *state) error {
 	du := s.du
-	if du.Status.ID == "" {
-		if id, ok := r.created.Load(du.UID); ok {
-			du.Status.ID = id.(string)
-		}
-	} else {
-		// Status holds the ID: the fallback is no longer needed.
-		r.created.Delete(du.UID)
-	}
 	if id := du.Status.ID; id != "" {
 		u, err := s.gc.GetUser(ctx, id)
 		switch {
@@ -118,12 +112,14 @@ func (r *Reconciler) findOrCreate(ctx context.Context, s *state) error {
 		case graph.IsNotFound(err):
 			log.FromContext(ctx).Info("User no longer exists in Graph; looking it up by UPN", "id", id, "upn", du.Spec.UserPrincipalName)
 			du.Status.ID, du.Status.Adopted, du.Status.CreatedDateTime = "", false, nil
-			r.created.Delete(du.UID)
 		default:
 			return graphError(err, "reading user "+id)
 		}
 	}
 
+	if p := du.Status.CreatePending; p != nil && !observeOnly(du) {
+		return r.resolvePending(ctx, s, p)
+	}
 	u, err := s.gc.GetUser(ctx, du.Spec.UserPrincipalName)
 	switch {
 	case err == nil:
@@ -153,38 +149,6 @@ func (r *Reconciler) adopt(ctx context.Context, s *state, u graph.User) error {
 	s.live, s.found, s.adopted = u, true, true
 	du.Status.ID, du.Status.Adopted = u.ID, true
 	du.Status.CreatedDateTime = metaTime(u.CreatedDateTime)
-	return r.recordID(ctx, s)
-}
-
-// create makes the user with one POST. The password Secret exists before
-// the POST (a crash cannot lose the password) and the returned ID is
-// written to status right after it (a retry cannot create a second user).
-func (r *Reconciler) create(ctx context.Context, s *state) error {
-	du := s.du
-	password, forceChange, err := r.initialPassword(ctx, du)
-	if err != nil {
-		return err
-	}
-	nu := newUser(du, password, forceChange)
-	u, err := s.gc.CreateUser(ctx, nu)
-	if err != nil {
-		if graph.KindOf(err) == graph.Conflict {
-			// The UPN is taken but the lookup above missed it: a user created
-			// moments ago elsewhere. The next lookup sees it and decides.
-			return ctrlkit.Waiting(ctrlkit.Jitter(orDefault(r.LagRetry, DefaultLagRetry), 0.2), v1alpha1.ReasonReplicationLag,
-				"userPrincipalName %s was taken while creating the user; looking again", du.Spec.UserPrincipalName)
-		}
-		return graphError(err, "creating user "+du.Spec.UserPrincipalName)
-	}
-	fillCreated(&u, nu)
-	r.created.Store(du.UID, u.ID)
-	s.live, s.found, s.created = u, true, true
-	du.Status.ID = u.ID
-	du.Status.CreatedDateTime = metaTime(u.CreatedDateTime)
-	if du.Status.CreatedDateTime == nil {
-		now := metav1.NewTime(r.now().Truncate(time.Second))
-		du.Status.CreatedDateTime = &now
-	}
 	return r.recordID(ctx, s)
 }
 
@@ -471,35 +435,10 @@ func fillCreated(u *graph.User, nu graph.NewUser) {
 	}
 }
 
-// graphError turns a Graph failure into what the controller should do:
-// wait out throttling, stall on what only a human can fix, back off on the
-// rest.
+// graphError applies the operator's one Graph error policy
+// (ctrlkit.FromGraph) with this controller's context.
 func graphError(err error, doing string) error {
-	if d, ok := graph.IsThrottled(err); ok {
-		d = throttleDelay(d)
-		return ctrlkit.Waiting(d, v1alpha1.ReasonThrottled, "Graph throttled %s; retrying in %s", doing, d.Round(100*time.Millisecond))
-	}
-	switch graph.KindOf(err) {
-	case graph.Forbidden:
-		return &ctrlkit.StalledError{Reason: v1alpha1.ReasonPermissionMissing, Message: "Graph refused " + doing + "; grant the app User.ReadWrite.All with admin consent", Err: err}
-	case graph.Invalid:
-		return &ctrlkit.StalledError{Reason: v1alpha1.ReasonInvalidSpec, Message: "Graph rejected " + doing, Err: err}
-	case graph.Conflict:
-		return &ctrlkit.StalledError{Reason: v1alpha1.ReasonUserExists, Message: doing + " conflicts with an existing object", Err: err}
-	case graph.Unauthorized:
-		// The Directory reports the credential problem; its recovery wakes us.
-		return ctrlkit.Waiting(time.Minute, v1alpha1.ReasonInvalidCredentials, "%s: %v", doing, err)
-	}
-	return fmt.Errorf("%s: %w", doing, err)
-}
-
-// throttleDelay honours Retry-After and adds a little jitter so users
-// throttled together do not retry in the same instant.
-func throttleDelay(retryAfter time.Duration) time.Duration {
-	if retryAfter <= 0 {
-		retryAfter = time.Second
-	}
-	return retryAfter + time.Duration(rand.Int64N(int64(retryAfter/10)+int64(250*time.Millisecond)))
+	return ctrlkit.FromGraph(err, ctrlkit.GraphOp{Doing: doing, Permissions: "User.ReadWrite.All"})
 }
 
 func metaTime(t *time.Time) *metav1.Time {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -160,7 +159,7 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 			gs.Status.Cursor = nil
 			return nil, ctrlkit.Stalled(gone.reason, "%s", gone.msg)
 		}
-		return nil, classify(err)
+		return nil, ctrlkit.FromGraph(err, ctrlkit.GraphOp{Doing: "syncing the group", Permissions: "GroupMember.Read.All and User.Read.All"})
 	}
 
 	out, err := export.Write(ctx, r.Client, r.Scheme(), gs, exportName(gs), UsersFile, s.st.render())
@@ -203,29 +202,6 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 type groupGoneError struct{ reason, msg string }
 
 func (e *groupGoneError) Error() string { return e.msg }
-
-// classify turns a Graph error into a result: throttling waits for
-// Retry-After, refusals stall with what to fix, the rest is retried with
-// backoff.
-func classify(err error) error {
-	var ge *graph.Error
-	if !errors.As(err, &ge) {
-		return err
-	}
-	switch ge.Kind {
-	case graph.Throttled:
-		wait := ge.RetryAfter + time.Duration(rand.Int64N(int64(ge.RetryAfter/5)+1))
-		return ctrlkit.Waiting(wait, v1alpha1.ReasonThrottled, "Graph throttled the sync (%s); retrying in %s", ge.Op, wait.Round(time.Millisecond))
-	case graph.Forbidden:
-		return ctrlkit.Stalled(v1alpha1.ReasonPermissionMissing,
-			"Graph refused %s (%s); the app needs GroupMember.Read.All and User.Read.All with admin consent", ge.Op, ge.Code)
-	case graph.Unauthorized:
-		return ctrlkit.Stalled(v1alpha1.ReasonInvalidCredentials, "%s", ge.Error())
-	case graph.Invalid, graph.Conflict:
-		return ctrlkit.Stalled(v1alpha1.ReasonGraphError, "%s", ge.Error())
-	}
-	return err
-}
 
 func (r *Reconciler) event(gs *v1alpha1.GroupSync, kind, reason, action, note string) {
 	if r.Recorder != nil {

@@ -24,8 +24,14 @@ func Summarize(st *v1alpha1.CommonStatus, generation int64, err error, readyMess
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
 	case errors.As(err, &stalled):
-		set(st, generation, v1alpha1.ConditionReady, false, stalled.Reason, stalled.Message)
-		set(st, generation, v1alpha1.ConditionStalled, true, stalled.Reason, stalled.Message)
+		// The cause (e.g. Graph's error code and text) belongs in Ready
+		// itself: it is the condition everyone reads.
+		msg := stalled.Message
+		if stalled.Err != nil {
+			msg += ": " + stalled.Err.Error()
+		}
+		set(st, generation, v1alpha1.ConditionReady, false, stalled.Reason, msg)
+		set(st, generation, v1alpha1.ConditionStalled, true, stalled.Reason, msg)
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
 	case errors.As(err, &waiting):
 		set(st, generation, v1alpha1.ConditionReady, false, waiting.Reason, waiting.Message)

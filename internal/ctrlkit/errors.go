@@ -20,6 +20,9 @@ type StalledError struct {
 	Reason  string
 	Message string
 	Err     error
+	// RetryAfter, when set, looks again after that long: for stalls fixed
+	// outside the cluster (admin consent), where no watch event arrives.
+	RetryAfter time.Duration
 }
 
 func (e *StalledError) Error() string {
@@ -54,7 +57,7 @@ func Waiting(after time.Duration, reason, format string, args ...any) *WaitingEr
 
 // Result turns the outcome of the steps into what controller-runtime needs.
 // Success requeues at the jittered interval; waiting requeues at its own
-// time; stalled does not requeue; anything else goes to exponential backoff.
+// time; stalled requeues only at its RetryAfter (if any); anything else goes to exponential backoff.
 func Result(err error, interval time.Duration) (ctrl.Result, error) {
 	var stalled *StalledError
 	var waiting *WaitingError
@@ -65,7 +68,7 @@ func Result(err error, interval time.Duration) (ctrl.Result, error) {
 		}
 		return ctrl.Result{RequeueAfter: Jitter(interval, 0.1)}, nil
 	case errors.As(err, &stalled):
-		return ctrl.Result{}, nil
+		return ctrl.Result{RequeueAfter: stalled.RetryAfter}, nil
 	case errors.As(err, &waiting):
 		return ctrl.Result{RequeueAfter: waiting.RequeueAfter}, nil
 	default:

@@ -401,6 +401,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	c.segs, c.lsegs = segs, lsegs
 	c.rawQuery = r.URL.RawQuery
 	finish := func(resp gresp) {
+		if s.answerLost(r, resp.status) {
+			abortAnswer(w)
+			return
+		}
 		s.writeResp(w, resp)
 	}
 	if perr != nil {

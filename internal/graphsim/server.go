@@ -88,6 +88,7 @@ type Server struct {
 	apps        map[string]*app
 	rng         *mrand.Rand
 	offset      time.Duration
+	loseAnswer  func(method, path string, status int) bool
 	buckets     map[string]*bucket
 	cnt         counterState
 	replLag     time.Duration
