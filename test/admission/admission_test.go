@@ -125,7 +125,9 @@ func TestBadInputIsRefusedAtAdmission(t *testing.T) {
 			}
 		}), "spec.users: Too many: 5001: must have at most 5000 items"},
 
-		{"two credentials", directory(func(s *v1alpha1.DirectorySpec) { s.Credential.WorkloadIdentity = &v1alpha1.WorkloadIdentityCredential{} }),
+		{"two credentials", directory(func(s *v1alpha1.DirectorySpec) {
+			s.Credential.WorkloadIdentity = &v1alpha1.WorkloadIdentityCredential{}
+		}),
 			"credential must set exactly one of clientSecret, clientCertificate or workloadIdentity"},
 		{"Custom cloud without endpoints", directory(func(s *v1alpha1.DirectorySpec) { s.Cloud.Name = v1alpha1.CloudCustom }), "cloud Custom requires authorityHost and graphEndpoint"},
 		{"Directory interval under 1s", directory(func(s *v1alpha1.DirectorySpec) { s.Interval = dur(time.Millisecond) }), "interval must be at least 1s"},
