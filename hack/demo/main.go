@@ -122,8 +122,10 @@ func run() error {
 		return err
 	}
 	if err := c.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "tenant-credentials"},
-		Data:       map[string][]byte{"clientSecret": []byte(secret), "ca.crt": sim.CACertPEM()},
+		// Only Secrets labelled for the operator can be referenced.
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "tenant-credentials",
+			Labels: map[string]string{v1alpha1.LabelCredential: v1alpha1.LabelCredentialValue}},
+		Data: map[string][]byte{"clientSecret": []byte(secret), "ca.crt": sim.CACertPEM()},
 	}); err != nil {
 		return err
 	}

@@ -74,6 +74,8 @@ func TestDeployedManagerWithGraphsim(t *testing.T) {
 	k("create", "namespace", ns)
 	k("-n", ns, "create", "secret", "generic", "tenant-credentials",
 		"--from-literal=clientSecret="+clientSecret, "--from-file=ca.crt="+caFile)
+	// The operator reads only Secrets labelled for it.
+	k("-n", ns, "label", "secret", "tenant-credentials", "entra.directory-operator.io/credential=true")
 	manifest := filepath.Join(tmp, "tenant.yaml")
 	writeFile(t, manifest, fmt.Sprintf(`apiVersion: entra.directory-operator.io/v1alpha1
 kind: Directory

@@ -1,0 +1,101 @@
+package logging
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// bodyKeys are the fields holding whole request or response bodies:
+// client-go's "Request Body"/"Response Body" dumps (V(8) and up) and the
+// Graph client's debug dumps.
+var bodyKeys = map[string]bool{"body": true, "requestBody": true, "responseBody": true}
+
+// redactingCore scrubs every entry before the wrapped core encodes it.
+type redactingCore struct{ zapcore.Core }
+
+// NewCore wraps c so that nothing secret is written through it; use with
+// zap.WrapCore.
+func NewCore(c zapcore.Core) zapcore.Core { return &redactingCore{c} }
+
+func (c *redactingCore) With(fields []zapcore.Field) zapcore.Core {
+	return &redactingCore{c.Core.With(redactFields(fields))}
+}
+
+func (c *redactingCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *redactingCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	e.Message = String(e.Message)
+	return c.Core.Write(e, redactFields(fields))
+}
+
+func redactFields(fields []zapcore.Field) []zapcore.Field {
+	out := make([]zapcore.Field, len(fields))
+	for i, f := range fields {
+		out[i] = redactField(f)
+	}
+	return out
+}
+
+func redactField(f zapcore.Field) zapcore.Field {
+	if isSensitive(f.Key) && f.Type != zapcore.BoolType {
+		return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: Redacted}
+	}
+	switch f.Type {
+	case zapcore.StringType:
+		if bodyKeys[f.Key] {
+			f.String = Body([]byte(f.String))
+		} else {
+			f.String = String(f.String)
+		}
+	case zapcore.ByteStringType, zapcore.BinaryType:
+		b, _ := f.Interface.([]byte)
+		return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: Body(b)}
+	case zapcore.ErrorType:
+		if err, ok := f.Interface.(error); ok && err != nil {
+			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: String(err.Error())}
+		}
+	case zapcore.StringerType:
+		if _, ok := f.Interface.(runtime.Object); ok {
+			// A Kubernetes object's String() prints a Secret's data as
+			// bytes: redact its JSON form instead.
+			return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: redactReflected(f.Interface)}
+		}
+		if s, ok := f.Interface.(fmt.Stringer); ok {
+			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: String(safeString(s))}
+		}
+	case zapcore.ReflectType:
+		return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: redactReflected(f.Interface)}
+	}
+	return f
+}
+
+// redactReflected round-trips a value through JSON so its sensitive keys
+// (a whole Secret, a map of headers) can be found and replaced.
+func redactReflected(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return String(fmt.Sprintf("%+v", v))
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return Redacted
+	}
+	return redactValue(out)
+}
+
+func safeString(s fmt.Stringer) (out string) {
+	defer func() {
+		if recover() != nil {
+			out = "<String() panicked>"
+		}
+	}()
+	return s.String()
+}
