@@ -1,3 +1,9 @@
+// Package logging builds the manager's logger. Every log line, whoever
+// writes it (the controllers, controller-runtime, client-go's request and
+// response dumps at high verbosity, the Graph client's debug dumps, the
+// Azure SDK), goes through one redacting zap core, so no Secret's data, no
+// password, client secret, client assertion, private key or token reaches a
+// log at any verbosity.
 package logging
 
 import (
@@ -6,6 +12,8 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/directory-operator/directory-operator/internal/redact"
 )
 
 // bodyKeys are the fields holding whole request or response bodies:
@@ -32,7 +40,7 @@ func (c *redactingCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcor
 }
 
 func (c *redactingCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	e.Message = String(e.Message)
+	e.Message = redact.String(e.Message)
 	return c.Core.Write(e, redactFields(fields))
 }
 
@@ -45,22 +53,22 @@ func redactFields(fields []zapcore.Field) []zapcore.Field {
 }
 
 func redactField(f zapcore.Field) zapcore.Field {
-	if isSensitive(f.Key) && f.Type != zapcore.BoolType {
-		return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: Redacted}
+	if redact.IsSensitiveKey(f.Key) && f.Type != zapcore.BoolType {
+		return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: redact.Redacted}
 	}
 	switch f.Type {
 	case zapcore.StringType:
 		if bodyKeys[f.Key] {
-			f.String = Body([]byte(f.String))
+			f.String = redact.Body([]byte(f.String))
 		} else {
-			f.String = String(f.String)
+			f.String = redact.String(f.String)
 		}
 	case zapcore.ByteStringType, zapcore.BinaryType:
 		b, _ := f.Interface.([]byte)
-		return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: Body(b)}
+		return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: redact.Body(b)}
 	case zapcore.ErrorType:
 		if err, ok := f.Interface.(error); ok && err != nil {
-			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: String(err.Error())}
+			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: redact.String(err.Error())}
 		}
 	case zapcore.StringerType:
 		if _, ok := f.Interface.(runtime.Object); ok {
@@ -69,7 +77,7 @@ func redactField(f zapcore.Field) zapcore.Field {
 			return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: redactReflected(f.Interface)}
 		}
 		if s, ok := f.Interface.(fmt.Stringer); ok {
-			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: String(safeString(s))}
+			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: redact.String(safeString(s))}
 		}
 	case zapcore.ReflectType:
 		return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: redactReflected(f.Interface)}
@@ -82,13 +90,13 @@ func redactField(f zapcore.Field) zapcore.Field {
 func redactReflected(v any) any {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return String(fmt.Sprintf("%+v", v))
+		return redact.String(fmt.Sprintf("%+v", v))
 	}
 	var out any
 	if err := json.Unmarshal(b, &out); err != nil {
-		return Redacted
+		return redact.Redacted
 	}
-	return redactValue(out)
+	return redact.Value(out)
 }
 
 func safeString(s fmt.Stringer) (out string) {

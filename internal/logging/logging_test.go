@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/directory-operator/directory-operator/internal/redact"
 )
 
 const (
@@ -77,7 +79,7 @@ func TestRedactsAtMostVerboseLevel(t *testing.T) {
 
 	out := buf.String()
 	assertClean(t, out)
-	for _, want := range []string{"Request Body", "u-initial-password", "userPrincipalName", "a@contoso.com", "clientSecret", "Reconciler error", "tenant-credentials", Redacted} {
+	for _, want := range []string{"Request Body", "u-initial-password", "userPrincipalName", "a@contoso.com", "clientSecret", "Reconciler error", "tenant-credentials", redact.Redacted} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lost %q, which is not secret:\n%s", want, out)
 		}
@@ -85,6 +87,7 @@ func TestRedactsAtMostVerboseLevel(t *testing.T) {
 }
 
 func TestBody(t *testing.T) {
+	Body := redact.Body
 	for in, want := range map[string]string{
 		`{"data":{"a":"c2VjcmV0"},"metadata":{"name":"n"}}`: `{"data":{"a":"<redacted>"},"metadata":{"name":"n"}}`,
 		"client_id=abc&client_secret=s3cr3t":                "client_id=abc&client_secret=<redacted>",

@@ -1,10 +1,9 @@
-// Package logging builds the manager's logger. Every log line, whoever
-// writes it (the controllers, controller-runtime, client-go's request and
-// response dumps at high verbosity, the Graph client's debug dumps, the
-// Azure SDK), goes through one redacting zap core, so no Secret's data, no
-// password, client secret, client assertion, private key or token reaches a
-// log at any verbosity.
-package logging
+// Package redact removes secrets from text and bodies before they are
+// logged: passwords, client secrets and assertions, tokens, private keys,
+// and the data of Secrets. The manager's logger (internal/logging) applies
+// it to every entry; the Graph client applies it to its own dumps too, so
+// they are safe whatever logger receives them.
+package redact
 
 import (
 	"bytes"
@@ -31,7 +30,9 @@ var sensitiveKeys = map[string]bool{
 	"data": true, "stringdata": true, "binarydata": true,
 }
 
-func isSensitive(key string) bool { return sensitiveKeys[strings.ToLower(key)] }
+// IsSensitiveKey says whether a JSON key, form field or log key holds a
+// value that is never logged.
+func IsSensitiveKey(key string) bool { return sensitiveKeys[strings.ToLower(key)] }
 
 var (
 	// Authorization header values and anything shaped like a JWT.
@@ -73,7 +74,7 @@ func Body(b []byte) string {
 	if t[0] == '{' || t[0] == '[' {
 		var v any
 		if err := json.Unmarshal(t, &v); err == nil {
-			if out, err := marshal(redactValue(v)); err == nil {
+			if out, err := marshal(Value(v)); err == nil {
 				return out
 			}
 		}
@@ -81,7 +82,7 @@ func Body(b []byte) string {
 	}
 	if form, err := url.ParseQuery(string(t)); err == nil && bytes.IndexByte(t, '=') > 0 && isPrintable(t) {
 		for k := range form {
-			if isSensitive(k) || formRE.MatchString(k+"=") {
+			if IsSensitiveKey(k) || formRE.MatchString(k+"=") {
 				form[k] = []string{Redacted}
 			}
 		}
@@ -99,22 +100,22 @@ func isPrintable(b []byte) bool {
 	return true
 }
 
-// redactValue walks decoded JSON, replacing the values of sensitive keys
-// and scrubbing the remaining strings.
-func redactValue(v any) any {
+// Value redacts decoded JSON (maps, slices, strings) in place and returns
+// it: the values of sensitive keys are replaced, other strings scrubbed.
+func Value(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, val := range t {
-			if isSensitive(k) {
+			if IsSensitiveKey(k) {
 				t[k] = redactedShape(val)
 				continue
 			}
-			t[k] = redactValue(val)
+			t[k] = Value(val)
 		}
 		return t
 	case []any:
 		for i := range t {
-			t[i] = redactValue(t[i])
+			t[i] = Value(t[i])
 		}
 		return t
 	case string:
