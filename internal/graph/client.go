@@ -169,7 +169,7 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 	c.httpClient = &http.Client{
 		Transport: &debugTransport{kind: "Graph",
 			next: khttp.NewCustomTransportWithParentTransport(&meter{next: base, c: c}, middlewares()...)},
-		Timeout:   timeout,
+		Timeout: timeout,
 	}
 	// The auth provider only attaches tokens for hosts it is told about
 	// (by name, without port); Graph in another cloud or the emulator would
