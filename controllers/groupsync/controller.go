@@ -66,7 +66,7 @@ type Reconciler struct {
 	Now func() time.Time
 }
 
-// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directoryusers,verbs=get;list;watch;create;update;patch;delete
