@@ -37,7 +37,7 @@ func (r *Reconciler) initialPassword(ctx context.Context, du *v1alpha1.Directory
 		// Only Secrets labelled for the operator: otherwise whoever may
 		// create DirectoryUsers could set any Secret of the namespace as a
 		// user's password and sign in to read it.
-		sec, err := connection.CredentialSecret(ctx, r.apiReader(), nil, du.Namespace, ref.Name)
+		sec, err := connection.CredentialSecret(ctx, r.apiReader(), r.apiReader(), du.Namespace, ref.Name)
 		var stalled *ctrlkit.StalledError
 		if errors.As(err, &stalled) {
 			// Creating or labelling the Secret is picked up without a spec change.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/directory-operator/directory-operator/internal/redact"
@@ -71,18 +72,43 @@ func redactField(f zapcore.Field) zapcore.Field {
 			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: redact.String(err.Error())}
 		}
 	case zapcore.StringerType:
-		if _, ok := f.Interface.(runtime.Object); ok {
-			// A Kubernetes object's String() prints a Secret's data as
-			// bytes: redact its JSON form instead.
-			return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: redactReflected(f.Interface)}
+		if ref, ok := objectRef(f.Interface); ok {
+			return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: ref}
 		}
 		if s, ok := f.Interface.(fmt.Stringer); ok {
 			return zapcore.Field{Key: f.Key, Type: zapcore.StringType, String: redact.String(safeString(s))}
 		}
 	case zapcore.ReflectType:
+		if ref, ok := objectRef(f.Interface); ok {
+			return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: ref}
+		}
 		return zapcore.Field{Key: f.Key, Type: zapcore.ReflectType, Interface: redactReflected(f.Interface)}
 	}
 	return f
+}
+
+// objectRef logs a Kubernetes object as what identifies it, as
+// controller-runtime's encoder does outside development mode: in
+// development mode (--zap-devel) it would print the whole object, a
+// Secret's data included.
+func objectRef(v any) (map[string]string, bool) {
+	obj, ok := v.(runtime.Object)
+	if !ok {
+		return nil, false
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, false
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	ref := map[string]string{"name": m.GetName()}
+	if ns := m.GetNamespace(); ns != "" {
+		ref["namespace"] = ns
+	}
+	if gvk.Kind != "" {
+		ref["kind"], ref["apiVersion"] = gvk.Kind, gvk.GroupVersion().String()
+	}
+	return ref, true
 }
 
 // redactReflected round-trips a value through JSON so its sensitive keys
