@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -162,6 +163,10 @@ func TestUnlabelledSecretRefusedUntilLabelled(t *testing.T) {
 	if want := "kubectl label secret app-config-secret -n " + ns + " entra.directory-operator.io/credential=true"; !strings.Contains(c.Message, want) {
 		t.Errorf("message %q lacks %q", c.Message, want)
 	}
+	// The manager never cached it: its cache holds labelled Secrets only.
+	if err := env.Manager.GetClient().Get(ctx(), client.ObjectKeyFromObject(plain), &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Errorf("unlabelled Secret in the manager's cache: %v", err)
+	}
 	env.Get(t, plain)
 	plain.Labels = testenv.CredentialLabels()
 	if err := env.Client.Update(ctx(), plain); err != nil {
@@ -217,6 +222,9 @@ func TestGroupSyncExportConflict(t *testing.T) {
 		t.Errorf("message does not name the ConfigMap: %s", c.Message)
 	}
 	unchanged()
+	if err := env.Manager.GetClient().Get(ctx(), client.ObjectKey{Namespace: ns, Name: "app-config"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+		t.Errorf("foreign ConfigMap in the manager's cache: %v", err)
+	}
 	// Deleting the GroupSync must not take the ConfigMap with it.
 	if err := env.Client.Delete(ctx(), gs); err != nil {
 		t.Fatal(err)
