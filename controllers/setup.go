@@ -21,9 +21,10 @@ type Options struct {
 // Setup registers every controller with mgr.
 func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	if err := (&directory.Reconciler{
-		Client:   mgr.GetClient(),
-		Resolver: res,
-		Recorder: mgr.GetEventRecorder("directory-operator"),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Resolver:  res,
+		Recorder:  mgr.GetEventRecorder("directory-operator"),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -12,8 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -22,19 +20,21 @@ import (
 	"github.com/directory-operator/directory-operator/controllers"
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/logging"
 )
 
 func main() {
 	var (
-		metricsAddr     string
-		probeAddr       string
-		leaderElect     bool
-		leaderID        string
-		leaderNamespace string
-		watchNamespaces string
-		labelSelector   string
-		timeScale       float64
-		concurrency     int
+		metricsAddr        string
+		probeAddr          string
+		leaderElect        bool
+		leaderID           string
+		leaderNamespace    string
+		watchNamespaces    string
+		labelSelector      string
+		timeScale          float64
+		concurrency        int
+		allowedCustomHosts string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
@@ -45,36 +45,40 @@ func main() {
 	flag.StringVar(&labelSelector, "label-selector", "", "Only reconcile objects matching this label selector (sharding across deployments).")
 	flag.Float64Var(&timeScale, "graph-time-scale", 1, "Compress the client-side throttle windows (only for a time-compressed Graph emulator).")
 	flag.IntVar(&concurrency, "concurrency", 4, "Parallel reconciles per controller.")
+	flag.StringVar(&allowedCustomHosts, "allowed-custom-hosts", strings.Join(connection.DefaultAllowedCustomHosts, ","),
+		"Comma-separated hosts (or *.domain) a Directory with cloud Custom may send its credential and requests to; replaces the default list.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	// Redacting at every level: --zap-log-level=10 dumps API bodies.
+	logging.Install(logging.New(&opts))
 	log := ctrl.Log.WithName("setup")
 
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1alpha1.AddToScheme(scheme))
 
-	cacheOpts := cache.Options{}
-	if watchNamespaces != "" {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range strings.Split(watchNamespaces, ",") {
-			cacheOpts.DefaultNamespaces[strings.TrimSpace(ns)] = cache.Config{}
+	var namespaces []string
+	for _, ns := range strings.Split(watchNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			namespaces = append(namespaces, ns)
 		}
 	}
+	var shard labels.Selector
 	if labelSelector != "" {
 		sel, err := labels.Parse(labelSelector)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "invalid --label-selector:", err)
 			os.Exit(2)
 		}
-		// The selector applies to the operator's own kinds only: Secrets and
-		// ConfigMaps they reference need not carry the shard label.
-		cacheOpts.ByObject = map[client.Object]cache.ByObject{}
-		for _, o := range []client.Object{&v1alpha1.Directory{}, &v1alpha1.DirectoryUser{}, &v1alpha1.UserDisableBatch{}, &v1alpha1.GroupSync{}} {
-			cacheOpts.ByObject[o] = cache.ByObject{Label: sel}
-		}
+		shard = sel
 	}
+	allowedHosts, err := connection.ParseHostAllowList(allowedCustomHosts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "invalid --allowed-custom-hosts:", err)
+		os.Exit(2)
+	}
+	cacheOpts := connection.CacheOptions(namespaces, shard)
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme: scheme,
@@ -95,10 +99,12 @@ func main() {
 		os.Exit(1)
 	}
 	resolver := &connection.Resolver{
-		Kube:      mgr.GetClient(),
-		Registry:  graph.NewRegistry(),
-		TimeScale: timeScale,
-		Deletions: connection.NewDeletionLimiter(mgr.GetClient()),
+		Kube:               mgr.GetClient(),
+		Live:               mgr.GetAPIReader(),
+		Registry:           graph.NewRegistry(),
+		TimeScale:          timeScale,
+		Deletions:          connection.NewDeletionLimiter(mgr.GetClient()),
+		AllowedCustomHosts: allowedHosts,
 	}
 	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency}); err != nil {
 		log.Error(err, "Unable to set up controllers")
@@ -107,7 +113,7 @@ func main() {
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 
-	log.Info("Starting manager", "watchNamespaces", watchNamespaces, "labelSelector", labelSelector)
+	log.Info("Starting manager", "watchNamespaces", watchNamespaces, "labelSelector", labelSelector, "allowedCustomHosts", allowedHosts.String())
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with error")
 		os.Exit(1)

@@ -66,16 +66,20 @@ var _ Graph = (*graph.Client)(nil)
 // Reconciler reconciles Directory objects.
 type Reconciler struct {
 	client.Client
-	Resolver *connection.Resolver
-	Recorder events.EventRecorder
+	// APIReader reads around the cache, which holds only labelled exports:
+	// it tells a foreign ConfigMap named like the groups export from our
+	// own one the cache has not seen yet. Nil: the Client.
+	APIReader client.Reader
+	Resolver  *connection.Resolver
+	Recorder  events.EventRecorder
 	// Now is injectable for tests.
 	Now func() time.Time
 }
 
-// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile checks one Directory.
@@ -329,20 +333,34 @@ var _ runtime.Object = (*v1alpha1.Directory)(nil)
 func (r *Reconciler) exportGroups(ctx context.Context, dir *v1alpha1.Directory, gc Graph) error {
 	name := export.GroupsConfigMapName(dir)
 	if !dir.Spec.Exports.Groups {
+		meta.RemoveStatusCondition(&dir.Status.Conditions, v1alpha1.ConditionGroupsExported)
 		if dir.Status.GroupsExport == "" {
 			return nil
 		}
 		dir.Status.GroupsExport = ""
-		return export.Delete(ctx, r.Client, dir.Namespace, name)
+		return export.Delete(ctx, r.Client, dir, name)
 	}
 	groups, err := gc.ListGroups(ctx)
 	if err != nil {
 		return classify(err, dir)
 	}
-	res, err := export.WriteGroupsCSV(ctx, r.Client, r.Scheme(), dir, groups)
+	live := r.APIReader
+	if live == nil {
+		live = r.Client
+	}
+	res, err := export.WriteGroupsCSV(ctx, r.Client, live, r.Scheme(), dir, groups)
+	var conflict *ctrlkit.StalledError
+	if errors.As(err, &conflict) && conflict.Reason == v1alpha1.ReasonExportConflict {
+		// Someone else's ConfigMap holds the name: say so, but keep the
+		// Directory usable; its users and batches do not need the export.
+		dir.Status.GroupsExport = ""
+		ctrlkit.SetCondition(&dir.Status.CommonStatus, dir.Generation, v1alpha1.ConditionGroupsExported, false, conflict.Reason, conflict.Message)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	meta.RemoveStatusCondition(&dir.Status.Conditions, v1alpha1.ConditionGroupsExported)
 	dir.Status.GroupsExport = res.Command
 	return nil
 }

@@ -34,7 +34,7 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Run(m, testenv.Options{
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
-			return (&directory.Reconciler{Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr)
+			return (&directory.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr)
 		},
 	}, &env))
 }
@@ -175,7 +175,7 @@ func TestClientCertificateCredential(t *testing.T) {
 	env.Sim.AddCertApp(clientID, certPEM, "User.Read.All")
 	ctx := context.Background()
 	if err := env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-cert"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-cert", Labels: testenv.CredentialLabels()},
 		Data:       map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM, "ca.crt": env.Sim.CACertPEM()},
 	}); err != nil {
 		t.Fatal(err)
@@ -244,7 +244,7 @@ func TestWorkloadIdentityCredential(t *testing.T) {
 	}
 	ctx := context.Background()
 	if err := env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca", Labels: testenv.CredentialLabels()},
 		Data:       map[string][]byte{"ca.crt": env.Sim.CACertPEM()},
 	}); err != nil {
 		t.Fatal(err)

@@ -425,7 +425,7 @@ func TestPasswordFromSecretNeverLeaks(t *testing.T) {
 	ns := env.Namespace(t)
 	readyDirectory(t, ns, testenv.DirectoryOptions{})
 	const password = "Pw-From-Secret-9f3a!"
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pw"}, Data: map[string][]byte{"value": []byte(password)}})
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pw", Labels: testenv.CredentialLabels()}, Data: map[string][]byte{"value": []byte(password)}})
 	du := newUser(ns, "paula", "paula.password@contoso.com")
 	du.Spec.Password = &v1alpha1.PasswordSpec{SecretRef: v1alpha1.SecretKeySelector{Name: "pw", Key: "value"}, ForceChangeNextSignIn: boolp(false)}
 	gen := newUser(ns, "gene", "gene.generated@contoso.com")

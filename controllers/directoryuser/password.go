@@ -3,6 +3,7 @@ package directoryuser
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 )
 
@@ -32,11 +34,16 @@ func InitialPasswordSecretName(du *v1alpha1.DirectoryUser) string {
 func (r *Reconciler) initialPassword(ctx context.Context, du *v1alpha1.DirectoryUser) (string, bool, error) {
 	if p := du.Spec.Password; p != nil {
 		ref := p.SecretRef
-		sec := &corev1.Secret{}
-		if err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: du.Namespace, Name: ref.Name}, sec); err != nil {
-			if apierrors.IsNotFound(err) {
-				return "", false, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonSecretNotFound, "password Secret %q not found", ref.Name)
-			}
+		// Only Secrets labelled for the operator: otherwise whoever may
+		// create DirectoryUsers could set any Secret of the namespace as a
+		// user's password and sign in to read it.
+		sec, err := connection.CredentialSecret(ctx, r.apiReader(), r.apiReader(), du.Namespace, ref.Name)
+		var stalled *ctrlkit.StalledError
+		if errors.As(err, &stalled) {
+			// Creating or labelling the Secret is picked up without a spec change.
+			return "", false, ctrlkit.Waiting(30*time.Second, stalled.Reason, "password %s", stalled.Message)
+		}
+		if err != nil {
 			return "", false, fmt.Errorf("reading password Secret %q: %w", ref.Name, err)
 		}
 		v := sec.Data[ref.Key]
@@ -51,8 +58,13 @@ func (r *Reconciler) initialPassword(ctx context.Context, du *v1alpha1.Directory
 		return "", false, err
 	}
 	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: du.Namespace, Name: InitialPasswordSecretName(du)},
-		Type:       corev1.SecretTypeOpaque,
+		ObjectMeta: metav1.ObjectMeta{Namespace: du.Namespace, Name: InitialPasswordSecretName(du), Labels: map[string]string{
+			// The operator's own Secret: in its cache, and usable as a
+			// credential reference like any Secret labelled for it.
+			v1alpha1.LabelCredential: v1alpha1.LabelCredentialValue,
+			v1alpha1.LabelManagedBy:  v1alpha1.ManagedByValue,
+		}},
+		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			PasswordKey:         []byte(password),
 			"userPrincipalName": []byte(du.Spec.UserPrincipalName),

@@ -65,11 +65,11 @@ type Reconciler struct {
 	Now func() time.Time
 }
 
-// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directoryusers,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one GroupSync.
@@ -135,7 +135,7 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 		prevExport = e.ConfigMaps[0]
 	}
 	var st state
-	b, err := export.Read(ctx, r.APIReader, gs.Namespace, prevExport, UsersFile)
+	b, err := export.Read(ctx, r.APIReader, gs, prevExport, UsersFile)
 	var apiErr apierrors.APIStatus
 	if errors.As(err, &apiErr) {
 		return nil, fmt.Errorf("reading export %s: %w", prevExport, err)
@@ -162,12 +162,12 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 		return nil, ctrlkit.FromGraph(err, ctrlkit.GraphOp{Doing: "syncing the group", Permissions: "GroupMember.Read.All and User.Read.All"})
 	}
 
-	out, err := export.Write(ctx, r.Client, r.Scheme(), gs, exportName(gs), UsersFile, s.st.render())
+	out, err := export.Write(ctx, r.Client, r.APIReader, r.Scheme(), gs, exportName(gs), UsersFile, s.st.render())
 	if err != nil {
 		return nil, fmt.Errorf("writing export: %w", err)
 	}
 	if prevExport != exportName(gs) {
-		if err := export.Delete(ctx, r.Client, gs.Namespace, prevExport); err != nil {
+		if err := export.Delete(ctx, r.Client, gs, prevExport); err != nil {
 			return nil, fmt.Errorf("deleting old export %s: %w", prevExport, err)
 		}
 	}

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 		Sim: graphsim.Options{RUPer10s: 2},
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
 			rec := mgr.GetEventRecorder("directory-operator")
-			if err := (&directory.Reconciler{Client: mgr.GetClient(), Resolver: res, Recorder: rec}).SetupWithManager(mgr); err != nil {
+			if err := (&directory.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: rec}).SetupWithManager(mgr); err != nil {
 				return err
 			}
 			return (&groupsync.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: rec}).SetupWithManager(mgr)
@@ -110,7 +110,7 @@ func ctrlkitReady(gs *v1alpha1.GroupSync) bool {
 // readCSV reads users.csv through the export package, keyed by id.
 func readCSV(t *testing.T, gs *v1alpha1.GroupSync) map[string][]string {
 	t.Helper()
-	b, err := export.Read(context.Background(), env.Client, gs.Namespace, gs.Name+"-members", groupsync.UsersFile)
+	b, err := export.Read(context.Background(), env.Client, gs, gs.Name+"-members", groupsync.UsersFile)
 	if err != nil || b == nil {
 		t.Fatalf("reading export: %v (%d bytes)", err, len(b))
 	}

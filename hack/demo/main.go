@@ -31,6 +31,7 @@ import (
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
 	"github.com/directory-operator/directory-operator/internal/graphsim"
+	"github.com/directory-operator/directory-operator/internal/logging"
 )
 
 const (
@@ -59,7 +60,7 @@ func run() error {
 		return err
 	}
 	defer logFile.Close()
-	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	logging.Install(logging.New(&zap.Options{DestWriter: logFile}))
 
 	step("Starting kube-apiserver + etcd from bin/k8s")
 	env := &envtest.Environment{
@@ -100,11 +101,11 @@ func run() error {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Cache: connection.CacheOptions(nil, nil), Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		return err
 	}
-	resolver := &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
+	resolver := &connection.Resolver{Kube: mgr.GetClient(), Live: mgr.GetAPIReader(), Registry: graph.NewRegistry(), Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
 	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: 4}); err != nil {
 		return err
 	}
@@ -122,8 +123,10 @@ func run() error {
 		return err
 	}
 	if err := c.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "tenant-credentials"},
-		Data:       map[string][]byte{"clientSecret": []byte(secret), "ca.crt": sim.CACertPEM()},
+		// Only Secrets labelled for the operator can be referenced.
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "tenant-credentials",
+			Labels: map[string]string{v1alpha1.LabelCredential: v1alpha1.LabelCredentialValue}},
+		Data: map[string][]byte{"clientSecret": []byte(secret), "ca.crt": sim.CACertPEM()},
 	}); err != nil {
 		return err
 	}

@@ -5,11 +5,9 @@ package connection
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +28,13 @@ type Resolver struct {
 	TimeScale float64
 	// Deletions enforces Directory.spec.safety.maxDeletionsPerHour.
 	Deletions *DeletionLimiter
+	// AllowedCustomHosts are the hosts a Custom cloud may name (the
+	// --allowed-custom-hosts flag); nil: DefaultAllowedCustomHosts.
+	AllowedCustomHosts *HostAllowList
+	// Live reads Secret metadata around the cache, which holds only
+	// Secrets labelled for the operator, to tell an unlabelled Secret from
+	// a missing one. Nil: the message covers both.
+	Live client.Reader
 }
 
 // Connection is a resolved Directory.
@@ -39,12 +44,6 @@ type Connection struct {
 	Safety    Safety
 }
 
-// secretNotFound is returned while a referenced Secret is missing. The
-// Directory watches Secrets, so creating it reconciles at once.
-func secretNotFound(name string) error {
-	return ctrlkit.Stalled(v1alpha1.ReasonSecretNotFound, "Secret %q not found", name)
-}
-
 // Config reads a Directory's Secrets and returns the Graph client config.
 // Errors never carry Secret contents.
 func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.Config, error) {
@@ -52,6 +51,9 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	cfg := graph.Config{TenantID: spec.TenantID, ClientID: spec.ClientID}
 	switch spec.Cloud.Name {
 	case v1alpha1.CloudCustom:
+		if err := r.checkCustomEndpoints(spec.Cloud); err != nil {
+			return cfg, err
+		}
 		cfg.AuthorityHost, cfg.GraphEndpoint = spec.Cloud.AuthorityHost, strings.TrimSuffix(spec.Cloud.GraphEndpoint, "/")
 	case "":
 		cfg.AuthorityHost, cfg.GraphEndpoint = graph.CloudEndpoints(string(v1alpha1.CloudAzurePublic))
@@ -166,12 +168,9 @@ func (r *Resolver) Connect(ctx context.Context, namespace, name string) (*Connec
 func Key(dir *v1alpha1.Directory) string { return dir.Namespace + "/" + dir.Name }
 
 func (r *Resolver) secretKey(ctx context.Context, namespace, name, key string) ([]byte, error) {
-	s := &corev1.Secret{}
-	if err := r.Kube.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, secretNotFound(name)
-		}
-		return nil, fmt.Errorf("reading Secret %q: %w", name, err)
+	s, err := CredentialSecret(ctx, r.Kube, r.Live, namespace, name)
+	if err != nil {
+		return nil, err
 	}
 	v, ok := s.Data[key]
 	if !ok || len(v) == 0 {

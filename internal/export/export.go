@@ -16,11 +16,16 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 )
 
 // Encodings of a stored file.
@@ -31,7 +36,7 @@ const (
 
 // Labels that tie shards to their export, so stale shards can be found.
 const (
-	LabelExport = "entra.directory-operator.io/export"
+	LabelExport = v1alpha1.LabelExport
 	LabelShard  = "entra.directory-operator.io/shard"
 )
 
@@ -61,7 +66,13 @@ func CSV(header []string, rows [][]string) []byte {
 // Write stores file (named fileName, e.g. "users.csv") in ConfigMap name (and
 // name-1, name-2, … when sharded), owned by owner, and deletes shards left
 // over from a larger earlier export. Unchanged ConfigMaps are not rewritten.
-func Write(ctx context.Context, c client.Client, scheme *runtime.Scheme, owner client.Object, name, fileName string, file []byte) (Result, error) {
+//
+// Write never takes over a ConfigMap it did not create for owner: a name
+// held by any other ConfigMap gives a Stalled ExportConflict error and that
+// ConfigMap keeps its data and ownerReferences. c is normally the manager's
+// client, whose cache holds only labelled exports; live reads around that
+// cache when a create finds the name taken.
+func Write(ctx context.Context, c client.Client, live client.Reader, scheme *runtime.Scheme, owner client.Object, name, fileName string, file []byte) (Result, error) {
 	ns := owner.GetNamespace()
 	var shards [][]byte
 	res := Result{Encoding: EncodingPlain}
@@ -80,48 +91,111 @@ func Write(ctx context.Context, c client.Client, scheme *runtime.Scheme, owner c
 		}
 	}
 	for i, part := range shards {
-		cmName := shardName(name, i)
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: cmName}}
-		_, err := controllerutil.CreateOrUpdate(ctx, c, cm, func() error {
-			if cm.Labels == nil {
-				cm.Labels = map[string]string{}
-			}
-			cm.Labels[LabelExport] = name
-			cm.Labels[LabelShard] = strconv.Itoa(i)
-			if res.Encoding == EncodingPlain {
-				cm.Data = map[string]string{fileName: string(part)}
-				cm.BinaryData = nil
-			} else {
-				cm.Data = nil
-				cm.BinaryData = map[string][]byte{fileName + ".gz": part}
-			}
-			return controllerutil.SetControllerReference(owner, cm, scheme)
-		})
-		if err != nil {
-			return res, fmt.Errorf("writing ConfigMap %s: %w", cmName, err)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: shardName(name, i),
+			Labels: map[string]string{LabelExport: name, LabelShard: strconv.Itoa(i), v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}}}
+		if res.Encoding == EncodingPlain {
+			cm.Data = map[string]string{fileName: string(part)}
+		} else {
+			cm.BinaryData = map[string][]byte{fileName + ".gz": part}
 		}
-		res.ConfigMaps = append(res.ConfigMaps, cmName)
+		if err := controllerutil.SetControllerReference(owner, cm, scheme); err != nil {
+			return res, err
+		}
+		if err := put(ctx, c, live, scheme, owner, cm); err != nil {
+			return res, err
+		}
+		res.ConfigMaps = append(res.ConfigMaps, cm.Name)
 	}
-	if err := deleteStaleShards(ctx, c, ns, name, len(shards)); err != nil {
+	if err := deleteStaleShards(ctx, c, owner, name, len(shards)); err != nil {
 		return res, err
 	}
 	res.Command = Command(ns, res.ConfigMaps, res.Encoding, fileName)
 	return res, nil
 }
 
-// Read returns the file stored by Write, or nil when there is none yet.
-func Read(ctx context.Context, c client.Reader, ns, name, fileName string) ([]byte, error) {
-	var list corev1.ConfigMapList
-	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{LabelExport: name}); err != nil {
+// put creates or updates one shard, after checking the existing ConfigMap
+// of that name is owner's.
+func put(ctx context.Context, c client.Client, live client.Reader, scheme *runtime.Scheme, owner client.Object, want *corev1.ConfigMap) error {
+	cur := &corev1.ConfigMap{}
+	err := c.Get(ctx, client.ObjectKeyFromObject(want), cur)
+	if apierrors.IsNotFound(err) {
+		err = c.Create(ctx, want)
+		if !apierrors.IsAlreadyExists(err) {
+			if err != nil {
+				return fmt.Errorf("creating ConfigMap %s: %w", want.Name, err)
+			}
+			return nil
+		}
+		// Not in the cache but taken: someone else's ConfigMap (the cache
+		// only holds labelled exports), or ours and the cache lags.
+		err = live.Get(ctx, client.ObjectKeyFromObject(want), cur)
+	}
+	if err != nil {
+		return fmt.Errorf("reading ConfigMap %s: %w", want.Name, err)
+	}
+	if !Owns(owner, cur, want.Labels[LabelExport]) {
+		return conflict(scheme, owner, cur)
+	}
+	if equality.Semantic.DeepEqual(cur.Data, want.Data) && equality.Semantic.DeepEqual(cur.BinaryData, want.BinaryData) &&
+		hasLabels(cur, want.Labels) {
+		return nil
+	}
+	for k, v := range want.Labels {
+		metav1.SetMetaDataLabel(&cur.ObjectMeta, k, v)
+	}
+	cur.Data, cur.BinaryData = want.Data, want.BinaryData
+	if err := c.Update(ctx, cur); err != nil {
+		return fmt.Errorf("writing ConfigMap %s: %w", want.Name, err)
+	}
+	return nil
+}
+
+// Owns says whether cm is a shard of owner's export name: created by Write
+// for this owner (its controller ownerReference) and labelled as that
+// export. Anything else is never written, read as an export, or deleted.
+func Owns(owner client.Object, cm client.Object, name string) bool {
+	return metav1.IsControlledBy(cm, owner) && cm.GetLabels()[LabelExport] == name
+}
+
+func hasLabels(o client.Object, want map[string]string) bool {
+	for k, v := range want {
+		if o.GetLabels()[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// conflict names the ConfigMap that blocks an export and who holds it,
+// without any of its content.
+func conflict(scheme *runtime.Scheme, owner client.Object, cm *corev1.ConfigMap) error {
+	holder := "was not created by directory-operator"
+	if ref := metav1.GetControllerOf(cm); ref != nil {
+		holder = fmt.Sprintf("is controlled by %s %q", ref.Kind, ref.Name)
+	}
+	kind := "resource"
+	if gvk, err := apiutil.GVKForObject(owner, scheme); err == nil {
+		kind = gvk.Kind
+	}
+	return ctrlkit.Stalled(v1alpha1.ReasonExportConflict,
+		"ConfigMap %q already exists and %s, not by this %s; it is left untouched: delete or rename it, or export under another name",
+		cm.Name, holder, kind)
+}
+
+// Read returns the file stored by Write for owner, or nil when there is none
+// yet. ConfigMaps labelled as the export but not owner's are ignored.
+func Read(ctx context.Context, c client.Reader, owner client.Object, name, fileName string) ([]byte, error) {
+	list, err := shards(ctx, c, owner, name)
+	if err != nil {
 		return nil, err
 	}
-	sort.Slice(list.Items, func(i, j int) bool {
-		a, _ := strconv.Atoi(list.Items[i].Labels[LabelShard])
-		b, _ := strconv.Atoi(list.Items[j].Labels[LabelShard])
+	sort.Slice(list, func(i, j int) bool {
+		a, _ := strconv.Atoi(list[i].Labels[LabelShard])
+		b, _ := strconv.Atoi(list[j].Labels[LabelShard])
 		return a < b
 	})
 	var gz []byte
-	for i, cm := range list.Items {
+	for i, cm := range list {
 		if cm.Labels[LabelShard] != strconv.Itoa(i) {
 			return nil, fmt.Errorf("export %s: shard %d missing", name, i)
 		}
@@ -175,17 +249,32 @@ func shardName(name string, i int) string {
 	return fmt.Sprintf("%s-%d", name, i)
 }
 
-func deleteStaleShards(ctx context.Context, c client.Client, ns, name string, keep int) error {
+// shards lists owner's ConfigMaps of export name.
+func shards(ctx context.Context, c client.Reader, owner client.Object, name string) ([]corev1.ConfigMap, error) {
 	var list corev1.ConfigMapList
-	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{LabelExport: name}); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(owner.GetNamespace()), client.MatchingLabels{LabelExport: name}); err != nil {
+		return nil, err
+	}
+	out := list.Items[:0]
+	for _, cm := range list.Items {
+		if Owns(owner, &cm, name) {
+			out = append(out, cm)
+		}
+	}
+	return out, nil
+}
+
+func deleteStaleShards(ctx context.Context, c client.Client, owner client.Object, name string, keep int) error {
+	list, err := shards(ctx, c, owner, name)
+	if err != nil {
 		return err
 	}
-	for i := range list.Items {
-		n, err := strconv.Atoi(list.Items[i].Labels[LabelShard])
+	for i := range list {
+		n, err := strconv.Atoi(list[i].Labels[LabelShard])
 		if err == nil && n < keep {
 			continue
 		}
-		if err := c.Delete(ctx, &list.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+		if err := c.Delete(ctx, &list[i]); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
@@ -204,8 +293,8 @@ func gzipBytes(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Delete removes an export's ConfigMaps (only those labelled as its shards,
-// never a user's ConfigMap that happens to share the name).
-func Delete(ctx context.Context, c client.Client, ns, name string) error {
-	return deleteStaleShards(ctx, c, ns, name, 0)
+// Delete removes owner's export ConfigMaps (only those it created, never a
+// user's ConfigMap that happens to share the name or the labels).
+func Delete(ctx context.Context, c client.Client, owner client.Object, name string) error {
+	return deleteStaleShards(ctx, c, owner, name, 0)
 }

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -19,6 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 	"github.com/directory-operator/directory-operator/internal/testenv"
 )
 
@@ -105,14 +110,14 @@ func TestRoundTrips(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			o := owner(t)
-			res, err := Write(ctx, kube, scheme, o, "members", "users.csv", tc.file)
+			res, err := Write(ctx, kube, kube, scheme, o, "members", "users.csv", tc.file)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Encoding != tc.encoding || len(res.ConfigMaps) < tc.shards || (tc.shards == 1 && len(res.ConfigMaps) != 1) {
 				t.Fatalf("got encoding %s with %d ConfigMaps, want %s with %d", res.Encoding, len(res.ConfigMaps), tc.encoding, tc.shards)
 			}
-			got, err := Read(ctx, kube, o.GetNamespace(), "members", "users.csv")
+			got, err := Read(ctx, kube, o, "members", "users.csv")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +154,7 @@ func TestShrinkDeletesStaleShards(t *testing.T) {
 	ctx := context.Background()
 	o := owner(t)
 	ns := o.GetNamespace()
-	big, err := Write(ctx, kube, scheme, o, "members", "users.csv", csvOfSize(300<<10, true))
+	big, err := Write(ctx, kube, kube, scheme, o, "members", "users.csv", csvOfSize(300<<10, true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +162,7 @@ func TestShrinkDeletesStaleShards(t *testing.T) {
 		t.Fatalf("want several shards, got %v", big.ConfigMaps)
 	}
 	small := csvOfSize(1<<10, false)
-	res, err := Write(ctx, kube, scheme, o, "members", "users.csv", small)
+	res, err := Write(ctx, kube, kube, scheme, o, "members", "users.csv", small)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,14 +176,14 @@ func TestShrinkDeletesStaleShards(t *testing.T) {
 	if len(list.Items) != 1 || len(list.Items[0].BinaryData) != 0 {
 		t.Fatalf("stale shards left: %d ConfigMaps", len(list.Items))
 	}
-	got, err := Read(ctx, kube, ns, "members", "users.csv")
+	got, err := Read(ctx, kube, o, "members", "users.csv")
 	if err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("Read after shrink: %d bytes, err %v", len(got), err)
 	}
-	if err := Delete(ctx, kube, ns, "members"); err != nil {
+	if err := Delete(ctx, kube, o, "members"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := Read(ctx, kube, ns, "members", "users.csv"); err != nil || got != nil {
+	if got, err := Read(ctx, kube, o, "members", "users.csv"); err != nil || got != nil {
 		t.Fatalf("Read after Delete: %q, %v", got, err)
 	}
 }
@@ -193,3 +198,83 @@ func TestCommand(t *testing.T) {
 		t.Errorf("sharded: %s", sharded)
 	}
 }
+
+// An export never takes over a ConfigMap it did not create for its owner:
+// not a user's (same name), not one labelled like an export, not another
+// owner's export. Each is refused with ExportConflict and left as it was;
+// Delete leaves them alone too.
+func TestRefusesForeignConfigMap(t *testing.T) {
+	ctx := context.Background()
+	o := owner(t)
+	ns := o.GetNamespace()
+	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other-owner"}}
+	if err := kube.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	ref := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: other.Name, UID: other.UID, Controller: ptr(true)}
+	cases := map[string]*corev1.ConfigMap{
+		"user's":          {ObjectMeta: metav1.ObjectMeta{Name: "app-config"}},
+		"export-labelled": {ObjectMeta: metav1.ObjectMeta{Name: "labelled", Labels: map[string]string{LabelExport: "labelled", LabelShard: "0"}}},
+		"another owner's": {ObjectMeta: metav1.ObjectMeta{Name: "theirs", Labels: map[string]string{LabelExport: "theirs", LabelShard: "0"}, OwnerReferences: []metav1.OwnerReference{ref}}},
+	}
+	for what, cm := range cases {
+		t.Run(what, func(t *testing.T) {
+			cm.Namespace = ns
+			cm.Data = map[string]string{"app.yaml": "keep: me"}
+			if err := kube.Create(ctx, cm); err != nil {
+				t.Fatal(err)
+			}
+			before := cm.DeepCopy()
+			_, err := Write(ctx, kube, kube, scheme, o, cm.Name, "users.csv", []byte("id\r\n1\r\n"))
+			var stalled *ctrlkit.StalledError
+			if !errors.As(err, &stalled) || stalled.Reason != v1alpha1.ReasonExportConflict {
+				t.Fatalf("Write over %s ConfigMap: got %v, want Stalled %s", what, err, v1alpha1.ReasonExportConflict)
+			}
+			if !strings.Contains(stalled.Message, cm.Name) {
+				t.Errorf("message does not name the ConfigMap: %s", stalled.Message)
+			}
+			if got, err := Read(ctx, kube, o, cm.Name, "app.yaml"); err != nil || got != nil {
+				t.Errorf("Read returned a foreign ConfigMap as the export: %q, %v", got, err)
+			}
+			if err := Delete(ctx, kube, o, cm.Name); err != nil {
+				t.Fatal(err)
+			}
+			after := &corev1.ConfigMap{}
+			if err := kube.Get(ctx, client.ObjectKeyFromObject(cm), after); err != nil {
+				t.Fatalf("foreign ConfigMap gone: %v", err)
+			}
+			if !reflect.DeepEqual(after.Data, before.Data) || !reflect.DeepEqual(after.OwnerReferences, before.OwnerReferences) ||
+				!reflect.DeepEqual(after.Labels, before.Labels) || after.ResourceVersion != before.ResourceVersion {
+				t.Fatalf("foreign ConfigMap changed: data %v owners %v labels %v", after.Data, after.OwnerReferences, after.Labels)
+			}
+		})
+	}
+}
+
+// A ConfigMap the cache cannot see (it only holds labelled exports) but
+// that Write created for this owner is found with the live reader and
+// updated, not reported as a conflict.
+func TestUpdatesOwnExportMissingFromCache(t *testing.T) {
+	ctx := context.Background()
+	o := owner(t)
+	if _, err := Write(ctx, kube, kube, scheme, o, "members", "users.csv", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	blind := &missingReader{Client: kube}
+	if _, err := Write(ctx, blind, kube, scheme, o, "members", "users.csv", []byte("v2")); err != nil {
+		t.Fatalf("rewrite with a lagging cache: %v", err)
+	}
+	if got, err := Read(ctx, kube, o, "members", "users.csv"); err != nil || string(got) != "v2" {
+		t.Fatalf("Read: %q, %v", got, err)
+	}
+}
+
+// missingReader is a client whose reads see nothing, like a cache that has
+// not caught up.
+type missingReader struct{ client.Client }
+
+func (m *missingReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	return apierrors.NewNotFound(corev1.Resource("configmaps"), key.Name)
+}
+
+func ptr[T any](v T) *T { return &v }

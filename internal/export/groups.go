@@ -22,7 +22,7 @@ func GroupsConfigMapName(dir *v1alpha1.Directory) string { return dir.Name + "-g
 // WriteGroupsCSV stores groups.csv for a Directory with exports.groups on.
 // Rows are sorted by display name then id, so unchanged groups give an
 // unchanged ConfigMap and no write.
-func WriteGroupsCSV(ctx context.Context, c client.Client, scheme *runtime.Scheme, dir *v1alpha1.Directory, groups []graph.Group) (Result, error) {
+func WriteGroupsCSV(ctx context.Context, c client.Client, live client.Reader, scheme *runtime.Scheme, dir *v1alpha1.Directory, groups []graph.Group) (Result, error) {
 	sorted := append([]graph.Group(nil), groups...)
 	sort.Slice(sorted, func(i, j int) bool {
 		if sorted[i].DisplayName != sorted[j].DisplayName {
@@ -35,5 +35,5 @@ func WriteGroupsCSV(ctx context.Context, c client.Client, scheme *runtime.Scheme
 		rows = append(rows, []string{g.ID, g.DisplayName, g.Mail,
 			strconv.FormatBool(g.SecurityEnabled), strconv.FormatBool(g.MailEnabled), strings.Join(g.GroupTypes, ";")})
 	}
-	return Write(ctx, c, scheme, dir, GroupsConfigMapName(dir), "groups.csv", CSV(GroupsHeader, rows))
+	return Write(ctx, c, live, scheme, dir, GroupsConfigMapName(dir), "groups.csv", CSV(GroupsHeader, rows))
 }

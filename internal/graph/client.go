@@ -158,7 +158,7 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 	}
 	copts := azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authority},
-		Transport: &http.Client{Transport: base, Timeout: timeout},
+		Transport: &http.Client{Transport: &debugTransport{next: base, kind: "token"}, Timeout: timeout},
 		Retry:     tokenRetryOptions(timeout),
 	}
 	c.cred, err = newCredential(cfg, copts)
@@ -167,8 +167,9 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 	}
 
 	c.httpClient = &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(&meter{next: base, c: c}, middlewares()...),
-		Timeout:   timeout,
+		Transport: &debugTransport{kind: "Graph",
+			next: khttp.NewCustomTransportWithParentTransport(&meter{next: base, c: c}, middlewares()...)},
+		Timeout: timeout,
 	}
 	// The auth provider only attaches tokens for hosts it is told about
 	// (by name, without port); Graph in another cloud or the emulator would

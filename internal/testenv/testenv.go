@@ -36,6 +36,7 @@ import (
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
 	"github.com/directory-operator/directory-operator/internal/graphsim"
+	"github.com/directory-operator/directory-operator/internal/logging"
 )
 
 // Test credentials of the emulator's seeded app. They are test material,
@@ -55,6 +56,10 @@ type Options struct {
 	TimeScale float64
 	// Setup registers the reconcilers under test with the manager.
 	Setup func(mgr ctrl.Manager, res *connection.Resolver) error
+	// LogVerbosity is the manager's log verbosity, as --zap-log-level=N
+	// (default 1, debug). 10 turns on client-go's full request and
+	// response body dumps.
+	LogVerbosity int
 }
 
 // Env is a running test environment.
@@ -90,7 +95,9 @@ func Start(opts Options) (*Env, error) {
 	}
 	logs := &syncBuffer{}
 	out := io.MultiWriter(logs, logSink())
-	logf.SetLogger(zap.New(zap.WriteTo(out), zap.UseDevMode(false), zap.Level(zapcore.DebugLevel)))
+	// The manager's own logger (redacting), at the requested verbosity.
+	verbosity := max(opts.LogVerbosity, 1)
+	logf.SetLogger(logging.New(&zap.Options{DestWriter: out, Level: zapcore.Level(-verbosity)}))
 
 	e := &Env{logs: logs, done: make(chan struct{})}
 	e.env = &envtest.Environment{
@@ -114,8 +121,10 @@ func Start(opts Options) (*Env, error) {
 	}
 	e.Sim.AddApp(ClientID, ClientSecret, AllPermissions...)
 
+	// The production cache selection: only labelled Secrets and exports.
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  e.Scheme,
+		Cache:   connection.CacheOptions(nil, nil),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Logger:  logf.Log,
 	})
@@ -130,7 +139,8 @@ func Start(opts Options) (*Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	e.Resolver = &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), TimeScale: opts.TimeScale, Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
+	e.Resolver = &connection.Resolver{Kube: mgr.GetClient(), Live: mgr.GetAPIReader(), Registry: graph.NewRegistry(),
+		TimeScale: opts.TimeScale, Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
 	if opts.Setup != nil {
 		if err := opts.Setup(mgr, e.Resolver); err != nil {
 			e.Stop()
@@ -221,7 +231,7 @@ func (e *Env) CreateDirectory(t testing.TB, ns string, o DirectoryOptions) *v1al
 		o.ClientSecret = ClientSecret
 	}
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: o.Name + "-credentials"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: o.Name + "-credentials", Labels: CredentialLabels()},
 		Data:       map[string][]byte{"clientSecret": []byte(o.ClientSecret), "ca.crt": e.Sim.CACertPEM()},
 	}
 	if err := e.Client.Create(ctx, secret); err != nil {
@@ -249,6 +259,12 @@ func (e *Env) CreateDirectory(t testing.TB, ns string, o DirectoryOptions) *v1al
 		t.Fatalf("creating Directory: %v", err)
 	}
 	return dir
+}
+
+// CredentialLabels are the labels a Secret needs before a Directory or
+// DirectoryUser may reference it.
+func CredentialLabels() map[string]string {
+	return map[string]string{v1alpha1.LabelCredential: v1alpha1.LabelCredentialValue}
 }
 
 // Eventually polls cond until it is true or the timeout passes.
