@@ -341,18 +341,6 @@ func splitPath(escaped string) ([]string, []string, error) {
 	return segs, lsegs, nil
 }
 
-func parseQuery(raw string) (url.Values, error) {
-	v, err := url.ParseQuery(raw)
-	if err != nil {
-		return nil, err
-	}
-	out := url.Values{}
-	for k, vs := range v {
-		out[strings.ToLower(k)] = vs
-	}
-	return out, nil
-}
-
 var knownOptions = map[string]bool{"$select": true, "$filter": true, "$top": true, "$skip": true, "$count": true,
 	"$expand": true, "$orderby": true, "$search": true, "$skiptoken": true, "$deltatoken": true, "$format": true}
 

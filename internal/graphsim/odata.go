@@ -80,54 +80,71 @@ func parseSelect(sc *schema, raw string) ([]string, *gerror) {
 type expandSpec struct {
 	nav     string
 	select_ string
+	levels  int // $levels: 0 = not given (1 level), -1 = max
 }
 
+// maxLevels bounds $levels=max (Graph documents max or 1..1000).
+const maxLevels = 1000
+
+// parseExpand parses $expand: comma-separated navigation properties, each
+// with optional nested options in parentheses separated by ';'
+// (manager($levels=max;$select=id,displayName)).
 func parseExpand(raw string) ([]expandSpec, *gerror) {
-	var out []expandSpec
 	raw = strings.TrimSpace(raw)
-	for raw != "" {
-		i := strings.IndexAny(raw, "(,")
-		var name, inner string
-		if i < 0 {
-			name, raw = raw, ""
-		} else if raw[i] == ',' {
-			name, raw = raw[:i], raw[i+1:]
-		} else {
-			depth, j := 0, i
-			for ; j < len(raw); j++ {
-				if raw[j] == '(' {
-					depth++
-				} else if raw[j] == ')' {
-					depth--
-					if depth == 0 {
-						break
-					}
-				}
-			}
-			if j >= len(raw) {
+	if raw == "" {
+		return nil, nil
+	}
+	if strings.Count(raw, "(") != strings.Count(raw, ")") {
+		return nil, badRequest("BadRequest", "Parsing OData Select and Expand failed: unbalanced parentheses in $expand.")
+	}
+	var out []expandSpec
+	for _, item := range splitTopLevel(raw, ',') {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, inner, hasOpts := strings.Cut(item, "(")
+		es := expandSpec{nav: strings.TrimSpace(name)}
+		if hasOpts {
+			if !strings.HasSuffix(inner, ")") {
 				return nil, badRequest("BadRequest", "Parsing OData Select and Expand failed: unbalanced parentheses in $expand.")
 			}
-			name, inner = raw[:i], raw[i+1:j]
-			raw = strings.TrimPrefix(strings.TrimSpace(raw[j+1:]), ",")
+			inner = inner[:len(inner)-1]
 		}
-		es := expandSpec{nav: strings.TrimSpace(name)}
-		for _, opt := range strings.Split(inner, ";") {
-			opt = strings.TrimSpace(opt)
-			if opt == "" {
-				continue
-			}
-			k, v, _ := strings.Cut(opt, "=")
-			switch strings.ToLower(strings.TrimSpace(k)) {
-			case "$select":
-				es.select_ = v
-			default:
-				return nil, badRequest("BadRequest", "Parsing OData Select and Expand failed: query option '"+k+"' is not supported inside $expand.")
+		for _, opt := range splitTopLevel(inner, ';') {
+			if gerr := es.option(strings.TrimSpace(opt)); gerr != nil {
+				return nil, gerr
 			}
 		}
 		out = append(out, es)
-		raw = strings.TrimSpace(raw)
 	}
 	return out, nil
+}
+
+func (es *expandSpec) option(opt string) *gerror {
+	if opt == "" {
+		return nil
+	}
+	k, v, _ := strings.Cut(opt, "=")
+	k = strings.ToLower(strings.TrimSpace(k))
+	v = strings.TrimSpace(v)
+	switch strings.TrimPrefix(k, "$") {
+	case "select":
+		es.select_ = v
+	case "levels":
+		if strings.EqualFold(v, "max") {
+			es.levels = -1
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLevels {
+			return badRequest("BadRequest", "Parsing OData Select and Expand failed: the $levels value '"+v+"' is not valid: use max or a number between 1 and 1000.")
+		}
+		es.levels = n
+	default:
+		return badRequest("BadRequest", "Parsing OData Select and Expand failed: query option '"+k+"' is not supported inside $expand.")
+	}
+	return nil
 }
 
 // --- $orderby ------------------------------------------------------------

@@ -593,19 +593,35 @@ func (s *Server) expandManagerLocked(o *jobj, v userView, expand []expandSpec, c
 		if !strings.EqualFold(e.nav, "manager") {
 			continue
 		}
-		if v.u.ManagerID == "" {
-			continue
+		sel, _ := parseSelect(userSchema, e.select_)
+		levels := e.levels
+		switch levels {
+		case 0:
+			levels = 1
+		case -1:
+			levels = maxLevels
 		}
+		s.addManagerChainLocked(o, v, sel, levels, c)
+	}
+}
+
+// addManagerChainLocked nests up to levels managers ($levels), each as the
+// "manager" property of the one below it.
+func (s *Server) addManagerChainLocked(o *jobj, v userView, sel []string, levels int, c *call) {
+	seen := map[string]bool{v.u.ID: true}
+	for ; levels > 0 && v.u.ManagerID != ""; levels-- {
 		mr := s.st.users[strings.ToLower(v.u.ManagerID)]
-		if mr == nil {
-			continue
+		if mr == nil || seen[mr.u.ID] {
+			return
 		}
 		mv, ok := s.viewUserLocked(mr, c.now)
 		if !ok {
-			continue
+			return
 		}
-		sel, _ := parseSelect(userSchema, e.select_)
-		o.add("manager", s.userJSON(mv, sel, true))
+		seen[mr.u.ID] = true
+		mo := s.userJSON(mv, sel, true)
+		o.add("manager", mo)
+		o, v = mo, mv
 	}
 }
 
