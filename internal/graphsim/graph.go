@@ -40,7 +40,8 @@ type gresp struct {
 // call is one Graph request being executed (top-level or a batch item).
 type call struct {
 	method      string
-	segs        []string // unescaped path segments after /v1.0
+	ver         string   // "v1.0" or "beta": the version segment the client used
+	segs        []string // unescaped path segments after the version
 	lsegs       []string // lower-cased segs
 	rawQuery    string
 	q           url.Values // keys lower-cased
@@ -57,7 +58,12 @@ type call struct {
 	created     bool   // POST /users succeeded
 }
 
-func (c *call) graphBase() string { return c.base + "/v1.0" }
+func (c *call) graphBase() string {
+	if c.ver == "beta" {
+		return c.base + "/beta"
+	}
+	return c.base + "/v1.0"
+}
 
 func (c *call) ctx(suffix string) string { return c.graphBase() + "/$metadata#" + suffix }
 
@@ -344,9 +350,12 @@ func splitPath(escaped string) ([]string, []string, error) {
 var knownOptions = map[string]bool{"$select": true, "$filter": true, "$top": true, "$skip": true, "$count": true,
 	"$expand": true, "$orderby": true, "$search": true, "$skiptoken": true, "$deltatoken": true, "$format": true}
 
-// serveGraph is the top-level /v1.0 entry: request ids, realism switches,
-// body decoding, authentication, then $batch or a single call.
-func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
+// serveGraph is the top-level /v1.0 (and /beta) entry: request ids,
+// realism switches, body decoding, authentication, then $batch or a single
+// call. /beta serves the same paths with the same semantics: third-party
+// clients (Terraform's azuread provider reads GET /beta/users/{id}) run
+// unmodified; beta-only behaviour is not modelled.
+func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ver string) {
 	reqID := randomRequestID()
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
@@ -354,6 +363,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.cnt.requests++
+	if ver == "beta" {
+		s.cnt.betaRequests++
+	}
 	now := s.nowLocked()
 	lat := s.opts.Latency
 	if s.opts.LatencyJitter > 0 {
@@ -384,8 +396,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"graphsim","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"graphsim"}}`)
 
-	c := &call{method: r.Method, hdr: r.Header, base: s.baseURL(r), reqID: reqID, clientReqID: crid, now: now}
-	segs, lsegs, perr := splitPath(strings.TrimPrefix(r.URL.EscapedPath(), "/v1.0"))
+	c := &call{method: r.Method, ver: ver, hdr: r.Header, base: s.baseURL(r), reqID: reqID, clientReqID: crid, now: now}
+	segs, lsegs, perr := splitPath(strings.TrimPrefix(r.URL.EscapedPath(), "/"+ver))
 	c.segs, c.lsegs = segs, lsegs
 	c.rawQuery = r.URL.RawQuery
 	finish := func(resp gresp) {

@@ -327,10 +327,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/v1.0" || strings.HasPrefix(p, "/v1.0/"):
-		s.serveGraph(w, r)
+		s.serveGraph(w, r, "v1.0")
 	case p == "/beta" || strings.HasPrefix(p, "/beta/"):
-		// Only v1.0 is emulated; answering beta would hide accidental use.
-		writeRaw(w, http.StatusNotFound, "application/json", []byte(`{"error":{"code":"BadRequest","message":"graphsim emulates only /v1.0"}}`))
+		// Same paths and semantics as v1.0; Counters.BetaRequests tells
+		// tests whether a client used beta.
+		s.serveGraph(w, r, "beta")
 	case strings.HasPrefix(p, "/_sim/") || p == "/_sim":
 		s.serveControl(w, r)
 	default:
