@@ -250,7 +250,7 @@ type filterParser struct {
 	pos      int
 	sc       *schema
 	advanced bool   // uses an operator that needs ConsistencyLevel: eventual
-	advProp  string // property named in the advanced clause
+	advProp  string // operator that needs advanced queries (endsWith, ne, not)
 	err      *gerror
 }
 
@@ -394,7 +394,7 @@ func (p *filterParser) parsePrimary() filterFn {
 				return matchStr(g(name), func(v string) bool { return strings.HasPrefix(strings.ToLower(v), needle) })
 			}
 		case "endswith":
-			p.markAdvanced(name)
+			p.markAdvanced("endsWith")
 			return func(g getter) bool {
 				return matchStr(g(name), func(v string) bool { return strings.HasSuffix(strings.ToLower(v), needle) })
 			}
@@ -499,7 +499,7 @@ func (p *filterParser) parsePrimary() filterFn {
 	case "eq":
 		return func(g getter) bool { return equalValue(g(name), val) }
 	case "ne":
-		p.markAdvanced(name)
+		p.markAdvanced("ne")
 		return func(g getter) bool { return !equalValue(g(name), val) }
 	case "ge", "gt", "le", "lt":
 		if d.kind != pDate && d.kind != pString && d.kind != pInt {

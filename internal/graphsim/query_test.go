@@ -79,3 +79,82 @@ func TestQueryGrammar(t *testing.T) {
 		t.Fatalf("nextLink %q", nl)
 	}
 }
+
+// TestMembersAdvancedQueries: $filter, $orderby, $search and $count on
+// members/transitiveMembers, with and without an OData cast, and the 400s
+// Graph gives without the advanced query parameters.
+func TestMembersAdvancedQueries(t *testing.T) {
+	s := New(Options{})
+	alice := s.PutUser(User{UserPrincipalName: "alice@contoso.com", DisplayName: "Alice", MailNickname: "alice", AccountEnabled: true})
+	bob := s.PutUser(User{UserPrincipalName: "bob@contoso.com", DisplayName: "Bob", MailNickname: "bob", AccountEnabled: true})
+	inner := s.PutGroup(Group{DisplayName: "Admins", MailNickname: "admins", SecurityEnabled: true, Members: []string{bob.ID}})
+	g := s.PutGroup(Group{DisplayName: "All", MailNickname: "all", SecurityEnabled: true, Members: []string{alice.ID, inner.ID}})
+	c := newRaw(t, s, "GroupMember.Read.All")
+	ev := []string{"ConsistencyLevel", "eventual"}
+	base := "/groups/" + g.ID
+	cases := []struct {
+		path  string
+		hdr   []string
+		code  int
+		count int // expected @odata.count (-1: absent), or value length for 200s
+		names string
+	}{
+		{base + "/members?$filter=startswith(displayName,'a')", nil, 400, 0, ""},
+		{base + "/members?$filter=startswith(displayName,'a')", ev, 400, 0, ""},
+		{base + "/members?$filter=startswith(displayName,'a')&$count=true", ev, 200, 2, "Admins,Alice"},
+		{base + "/members?$filter=securityEnabled eq true&$count=true&$select=displayName", ev, 200, 1, "Admins"},
+		{base + "/transitiveMembers?$filter=startswith(displayName,'b')&$count=true", ev, 200, 1, "Bob"},
+		{base + "/transitiveMembers/microsoft.graph.user?$filter=accountEnabled eq true&$count=true", ev, 200, 2, "Alice,Bob"},
+		{base + "/members?$orderby=displayName desc", nil, 400, 0, ""},
+		{base + "/members?$orderby=displayName desc&$count=true", ev, 200, 2, "Alice,Admins"},
+		{base + "/members?$search=\"displayName:al\"", nil, 400, 0, ""},
+		{base + "/transitiveMembers?$search=\"displayName:bo\"", ev, 200, -1, "Bob"},
+		{base + "/members?$count=true", nil, 200, -1, "Alice,Admins"},
+		{base + "/members?$filter=displayName ne 'Alice'&$count=true", ev, 200, 1, "Admins"},
+	}
+	for _, tc := range cases {
+		r := c.do("GET", tc.path, nil, tc.hdr...)
+		if r.status != tc.code {
+			t.Errorf("GET %s %v: %d %s", tc.path, tc.hdr, r.status, r.body)
+			continue
+		}
+		if r.status != 200 {
+			if r.errCode(t) != "Request_UnsupportedQuery" {
+				t.Errorf("GET %s: %s", tc.path, r.body)
+			}
+			continue
+		}
+		m := r.json(t)
+		var names []string
+		for _, v := range m["value"].([]any) {
+			names = append(names, v.(map[string]any)["displayName"].(string))
+		}
+		n, has := m["@odata.count"].(float64)
+		if tc.count >= 0 && (!has || int(n) != tc.count) || tc.count < 0 && has {
+			t.Errorf("GET %s: @odata.count %v (%v), want %d", tc.path, n, has, tc.count)
+		}
+		ordered := strings.Contains(tc.path, "$orderby")
+		if ordered && strings.Join(names, ",") != tc.names || !ordered && !sameSet(names, strings.Split(tc.names, ",")) {
+			t.Errorf("GET %s: %v, want %s", tc.path, names, tc.names)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]int{}
+	for _, x := range a {
+		m[x]++
+	}
+	for _, x := range b {
+		m[x]--
+	}
+	for _, v := range m {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}

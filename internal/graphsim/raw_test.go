@@ -61,10 +61,13 @@ func TestRawErrorsAndQueryRules(t *testing.T) {
 		{"/users?$skip=5", nil, 400, "Request_UnsupportedQuery"},
 		{"/users?$top=1000", nil, 400, "Request_UnsupportedQuery"},
 		{"/users?$top=999", nil, 200, ""},
-		{"/users?$count=true", nil, 400, "Request_BadRequest"},
+		// aad-advanced-queries.md: without the header $count=true is
+		// silently ignored; ne/endsWith need the header and $count=true.
+		{"/users?$count=true", nil, 200, ""},
 		{"/users?$count=true", []string{"ConsistencyLevel", "eventual"}, 200, ""},
 		{"/users?$filter=department ne 'Sales'", nil, 400, "Request_UnsupportedQuery"},
-		{"/users?$filter=department ne 'Sales'", []string{"ConsistencyLevel", "eventual"}, 200, ""},
+		{"/users?$filter=department ne 'Sales'", []string{"ConsistencyLevel", "eventual"}, 400, "Request_UnsupportedQuery"},
+		{"/users?$filter=department ne 'Sales'&$count=true", []string{"ConsistencyLevel", "eventual"}, 200, ""},
 		{"/users?$filter=endswith(mail,'x.com')", nil, 400, "Request_UnsupportedQuery"},
 		{"/users?$select=nosuchprop", nil, 400, "BadRequest"},
 		{"/users?$search=\"displayName:User\"", nil, 400, "Request_UnsupportedQuery"},

@@ -339,27 +339,25 @@ func parseListQuery(c *call, sc *schema, orderFree map[string]bool) (*listQuery,
 		}
 		lq.top = n
 	}
+	// Advanced queries need ConsistencyLevel: eventual and $count=true
+	// ($search needs only the header). Without the header, $count=true is
+	// silently ignored (no @odata.count), as Graph documents.
+	switch cs := c.q.Get("$count"); strings.ToLower(cs) {
+	case "true":
+		lq.count = c.eventual()
+	case "false", "":
+	default:
+		return nil, badRequest("BadRequest", "Invalid value for $count: '"+cs+"'.")
+	}
 	if f := c.q.Get("$filter"); f != "" {
-		fn, adv, advProp, e := parseFilter(sc, f)
+		fn, adv, advOp, e := parseFilter(sc, f)
 		if e != nil {
 			return nil, e
 		}
-		if adv && !c.eventual() {
-			return nil, badRequest("Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", advProp, sc.resource))
+		if adv && !lq.count {
+			return nil, needsAdvanced(advOp)
 		}
 		lq.filter = fn
-	}
-	if cs := c.q.Get("$count"); cs != "" {
-		switch strings.ToLower(cs) {
-		case "true":
-			if !c.eventual() {
-				return nil, badRequest("Request_BadRequest", "$count is not currently supported.")
-			}
-			lq.count = true
-		case "false":
-		default:
-			return nil, badRequest("BadRequest", "Invalid value for $count: '"+cs+"'.")
-		}
 	}
 	if sr := c.q.Get("$search"); sr != "" {
 		if !c.eventual() {
@@ -376,7 +374,7 @@ func parseListQuery(c *call, sc *schema, orderFree map[string]bool) (*listQuery,
 		if e != nil {
 			return nil, e
 		}
-		if !c.eventual() {
+		if !lq.count && !(c.eventual() && lq.search != nil) {
 			for _, x := range o {
 				if !orderFree[x.prop] || lq.filter != nil {
 					return nil, badRequest("Request_UnsupportedQuery", "Sorting not supported for current query.")
@@ -393,6 +391,12 @@ func parseListQuery(c *call, sc *schema, orderFree map[string]bool) (*listQuery,
 		lq.expand = e
 	}
 	return lq, nil
+}
+
+// needsAdvanced is Graph's answer to an operator used without the
+// advanced query parameters.
+func needsAdvanced(op string) *gerror {
+	return badRequest("Request_UnsupportedQuery", fmt.Sprintf("Operator '%s' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information", op))
 }
 
 func encodeSkip(kind string, v string) string {
