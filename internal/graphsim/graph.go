@@ -130,21 +130,9 @@ type route struct {
 	cost  costKind
 }
 
-// Permission alternatives: any inner list fully granted suffices.
-var (
-	permReadUser  = [][]string{{"User.Read.All"}, {"User.ReadWrite.All"}, {"Directory.Read.All"}, {"Directory.ReadWrite.All"}}
-	permWriteUser = [][]string{{"User.ReadWrite.All"}, {"Directory.ReadWrite.All"}}
-	permEnable    = [][]string{{"User.ReadWrite.All"}, {"Directory.ReadWrite.All"},
-		{"User.EnableDisableAccount.All", "User.Read.All"}, {"User.EnableDisableAccount.All", "Directory.Read.All"}}
-	permReadGroup = [][]string{{"GroupMember.Read.All"}, {"GroupMember.ReadWrite.All"}, {"Group.Read.All"}, {"Group.ReadWrite.All"}, {"Directory.Read.All"}, {"Directory.ReadWrite.All"}}
-	permWriteGrp  = [][]string{{"Group.ReadWrite.All"}, {"Directory.ReadWrite.All"}}
-	permMembers   = [][]string{{"GroupMember.ReadWrite.All"}, {"Group.ReadWrite.All"}, {"Directory.ReadWrite.All"}}
-	permReadOrg   = [][]string{{"Organization.Read.All"}, {"Organization.ReadWrite.All"}, {"Directory.Read.All"}, {"Directory.ReadWrite.All"}, {"User.Read.All"}, {"User.ReadWrite.All"}}
-	permReadDir   = append(append([][]string{}, permReadUser...), permReadGroup...)
-	permMail      = [][]string{{"Mail.Send"}}
-)
-
-func fixed(p [][]string) func(*call) [][]string { return func(*call) [][]string { return p } }
+func denied() *gerror {
+	return &gerror{status: 403, code: "Authorization_RequestDenied", msg: "Insufficient privileges to complete the operation."}
+}
 
 func hasPerms(roles []string, alts [][]string) bool {
 	have := map[string]bool{}
@@ -219,7 +207,7 @@ func resolve(method string, ls []string) (route, *gerror) {
 			return pick(map[string]route{
 				"GET":    {tmpl: "/users/{id}", h: hUserGet, perms: fixed(permReadUser), cost: costRead},
 				"PATCH":  {tmpl: "/users/{id}", h: hUserPatch, perms: patchPerms, cost: costWrite},
-				"DELETE": {tmpl: "/users/{id}", h: hUserDelete, perms: fixed(permWriteUser), cost: costWrite},
+				"DELETE": {tmpl: "/users/{id}", h: hUserDelete, perms: fixed(permDeleteUser), cost: costWrite},
 			})
 		case n == 3 && seg(2) == "manager":
 			return pick(map[string]route{"GET": {tmpl: "/users/{id}/manager", h: hManagerGet, perms: fixed(permReadUser), cost: costRead}})
@@ -230,7 +218,7 @@ func resolve(method string, ls []string) (route, *gerror) {
 				"DELETE": {tmpl: "/users/{id}/manager/$ref", h: hManagerDelete, perms: fixed(permWriteUser), cost: costWrite},
 			})
 		case n == 3 && (seg(2) == "revokesigninsessions" || seg(2) == "microsoft.graph.revokesigninsessions"):
-			return pick(map[string]route{"POST": {tmpl: "/users/{id}/revokeSignInSessions", h: hRevoke, perms: fixed(permWriteUser), cost: costWrite}})
+			return pick(map[string]route{"POST": {tmpl: "/users/{id}/revokeSignInSessions", h: hRevoke, perms: fixed(permRevoke), cost: costWrite}})
 		case n == 3 && (seg(2) == "sendmail" || seg(2) == "microsoft.graph.sendmail"):
 			return pick(map[string]route{"POST": {tmpl: "/users/{id}/sendMail", h: hSendMail, perms: fixed(permMail), cost: costWrite}})
 		case n == 3 && (seg(2) == "memberof" || seg(2) == "transitivememberof"):
@@ -239,7 +227,7 @@ func resolve(method string, ls []string) (route, *gerror) {
 			if seg(2) == "transitivememberof" {
 				ck = costTransitive
 			}
-			return pick(map[string]route{"GET": {tmpl: t, h: hUserMemberOf, perms: fixed(permReadDir), cost: ck}})
+			return pick(map[string]route{"GET": {tmpl: t, h: hUserMemberOf, perms: fixed(permMemberOf), cost: ck}})
 		}
 	case "groups":
 		if n == 1 {
@@ -282,10 +270,10 @@ func resolve(method string, ls []string) (route, *gerror) {
 		}
 	case "directoryobjects":
 		if n == 2 && (seg(1) == "getbyids" || seg(1) == "microsoft.graph.getbyids") {
-			return pick(map[string]route{"POST": {tmpl: "/directoryObjects/getByIds", h: hGetByIDs, perms: fixed(permReadDir), cost: costGetByIds}})
+			return pick(map[string]route{"POST": {tmpl: "/directoryObjects/getByIds", h: hGetByIDs, perms: fixed(permDirObjects), cost: costGetByIds}})
 		}
 		if n == 2 {
-			return pick(map[string]route{"GET": {tmpl: "/directoryObjects/{id}", h: hDirObjectGet, perms: fixed(permReadDir), cost: costRead}})
+			return pick(map[string]route{"GET": {tmpl: "/directoryObjects/{id}", h: hDirObjectGet, perms: fixed(permDirObjects), cost: costRead}})
 		}
 	case "directory":
 		if n >= 2 && seg(1) == "deleteditems" {
@@ -298,11 +286,11 @@ func resolve(method string, ls []string) (route, *gerror) {
 				return pick(map[string]route{"GET": {tmpl: "/directory/deletedItems/" + seg(2), h: hDeletedList, perms: fixed(p), cost: costRead}})
 			case n == 3:
 				return pick(map[string]route{
-					"GET":    {tmpl: "/directory/deletedItems/{id}", h: hDeletedGet, perms: fixed(permReadDir), cost: costRead},
-					"DELETE": {tmpl: "/directory/deletedItems/{id}", h: hDeletedPurge, perms: fixed(append(append([][]string{}, permWriteUser...), permWriteGrp...)), cost: costWrite},
+					"GET":    {tmpl: "/directory/deletedItems/{id}", h: hDeletedGet, perms: fixed(permReadDeleted), cost: costRead},
+					"DELETE": {tmpl: "/directory/deletedItems/{id}", h: hDeletedPurge, perms: fixed(permRestore), cost: costWrite},
 				})
 			case n == 4 && (seg(3) == "restore" || seg(3) == "microsoft.graph.restore"):
-				return pick(map[string]route{"POST": {tmpl: "/directory/deletedItems/{id}/restore", h: hRestore, perms: fixed(append(append([][]string{}, permWriteUser...), permWriteGrp...)), cost: costWrite}})
+				return pick(map[string]route{"POST": {tmpl: "/directory/deletedItems/{id}/restore", h: hRestore, perms: fixed(permRestore), cost: costWrite}})
 			}
 		}
 	}
@@ -534,7 +522,14 @@ func (s *Server) exec(c *call) gresp {
 		return done(c.errResp(badRequest("Request_UnsupportedQuery", "The query specified in the URI is not valid. Query option 'Skip' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.")))
 	}
 	if alts := rt.perms(c); alts != nil && !hasPerms(c.claims.Roles, alts) {
-		return done(c.errResp(&gerror{status: 403, code: "Authorization_RequestDenied", msg: "Insufficient privileges to complete the operation."}))
+		return done(c.errResp(denied()))
+	}
+	if c.method == "GET" || rt.cost == costGetByIds {
+		for _, alts := range propertyPerms(c) {
+			if !hasPerms(c.claims.Roles, alts) {
+				return done(c.errResp(denied()))
+			}
+		}
 	}
 	ru, writes := s.costOf(rt, c)
 
@@ -549,7 +544,7 @@ func (s *Server) exec(c *call) gresp {
 	applyAnyway := fail == 504 && writes > 0 && s.rng.IntN(2) == 0
 	var tr throttleResult
 	if fail == 0 || applyAnyway {
-		tr = s.chargeLocked(c.claims.AppID, ru, writes, c.now)
+		tr = s.chargeLocked(c.claims.AppID, ru, writes, rt.cost == costList && signInQuery(c), c.now)
 	} else {
 		tr = throttleResult{ok: true}
 	}

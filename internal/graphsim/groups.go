@@ -44,6 +44,18 @@ var groupSchema = newSchema("microsoft.graph.group", "Group", []propDef{
 	{"onPremisesProvisioningErrors", pObjects, false},
 	{"serviceProvisioningErrors", pObjects, false},
 	{"hasMembersWithLicenseErrors", pBool, true},
+	// Exchange-backed and other real properties not modelled: served as null
+	{"allowExternalSenders", pBool, false},
+	{"autoSubscribeNewMembers", pBool, false},
+	{"hideFromAddressLists", pBool, false},
+	{"hideFromOutlookClients", pBool, false},
+	{"isSubscribedByMail", pBool, false},
+	{"unseenCount", pInt, false},
+	{"assignedLabels", pObjects, false},
+	{"assignedLicenses", pObjects, false},
+	{"licenseProcessingState", pObject, false},
+	{"onPremisesSyncBehavior", pObject, false},
+	{"uniqueName", pString, true},
 }, []string{"id", "deletedDateTime", "classification", "createdDateTime", "creationOptions", "description", "displayName",
 	"expirationDateTime", "groupTypes", "isAssignableToRole", "mail", "mailEnabled", "mailNickname", "membershipRule",
 	"membershipRuleProcessingState", "onPremisesDomainName", "onPremisesLastSyncDateTime", "onPremisesNetBiosName",
@@ -134,6 +146,9 @@ func groupJSON(r *groupRec, sel []string, withType bool) *jobj {
 	}
 	for _, p := range props {
 		d := groupSchema.prop(p)
+		if d == nil {
+			continue // an unset extension attribute
+		}
 		o.add(d.name, jsonValue(d.kind, groupProp(r, d.name)))
 	}
 	return o

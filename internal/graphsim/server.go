@@ -46,6 +46,11 @@ type Options struct {
 	TenantSize string
 	// RUPer10s and WritesPer150s override the app+tenant bucket limits.
 	RUPer10s, WritesPer150s int
+	// SignInActivityPer10s limits user listings that select or filter
+	// signInActivity, per app (default 5 requests per 10 s; Graph
+	// throttles them harder than other user reads without publishing a
+	// figure, 5 is its reports-API limit).
+	SignInActivityPer10s int
 	// ReplicationLag makes objects created or changed within this window
 	// invisible (new) or stale (changed) to Graph reads.
 	ReplicationLag time.Duration

@@ -31,6 +31,7 @@ const (
 	writeLimit        = 3000
 	tenantWriteWindow = 5 * time.Minute
 	tenantWriteLimit  = 18000
+	signInPer10s      = 5
 )
 
 // tenantSizeLocked returns S, M or L. Caller holds s.mu.
@@ -98,7 +99,7 @@ type throttleResult struct {
 // chargeLocked spends ru resource units and writes write units for an app.
 // Nothing is spent when any bucket lacks tokens: a throttled request costs
 // nothing, and Retry-After is the time until every bucket could serve it.
-func (s *Server) chargeLocked(appID string, ru, writes int, now time.Time) throttleResult {
+func (s *Server) chargeLocked(appID string, ru, writes int, signIn bool, now time.Time) throttleResult {
 	if !s.throttling {
 		return throttleResult{ok: true}
 	}
@@ -110,6 +111,14 @@ func (s *Server) chargeLocked(appID string, ru, writes int, now time.Time) throt
 	}
 	needs := []need{{s.bucketLocked("ru|"+appID, s.ruLimitLocked(), ruWindow, now), float64(ru),
 		"Tenant_Application/ReadWrite/" + appID + "/" + s.tenantID, "ResourceUnitLimitExceeded"}}
+	if signIn {
+		lim := float64(s.opts.SignInActivityPer10s)
+		if lim <= 0 {
+			lim = signInPer10s
+		}
+		needs = append(needs, need{s.bucketLocked("si|"+appID, lim, ruWindow, now), 1,
+			"Tenant_Application/ReadWrite/" + appID + "/" + s.tenantID, "ResourceUnitLimitExceeded"})
+	}
 	if writes > 0 {
 		needs = append(needs,
 			need{s.bucketLocked("w|"+appID, s.writeLimitLocked(), writeWindow, now), float64(writes),

@@ -2,7 +2,6 @@ package graphsim
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"sort"
@@ -77,6 +76,7 @@ var userSchema = newSchema("microsoft.graph.user", "User", []propDef{
 	{"proxyAddresses", pStrings, true},
 	{"securityIdentifier", pString, true},
 	{"showInAddressList", pBool, false},
+	{"signInActivity", pObject, true},
 	{"signInSessionsValidFromDateTime", pDate, false},
 	{"state", pString, true},
 	{"streetAddress", pString, true},
@@ -84,6 +84,22 @@ var userSchema = newSchema("microsoft.graph.user", "User", []propDef{
 	{"usageLocation", pString, true},
 	{"userPrincipalName", pString, true},
 	{"userType", pString, true},
+	// served only when one user is read (SharePoint profile); 501 in lists
+	{"aboutMe", pString, false},
+	{"birthday", pDate, false},
+	{"hireDate", pDate, false},
+	{"interests", pStrings, false},
+	{"mailboxSettings", pObject, false},
+	{"mySite", pString, false},
+	{"pastProjects", pStrings, false},
+	{"preferredName", pString, false},
+	{"responsibilities", pStrings, false},
+	{"schools", pStrings, false},
+	{"skills", pStrings, false},
+	// real, not modelled: served as null / empty
+	{"customSecurityAttributes", pObject, false},
+	{"authorizationInfo", pObject, false},
+	{"serviceProvisioningErrors", pObjects, false},
 }, []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"})
 
 // Properties Graph computes or manages itself; writing them is rejected.
@@ -95,7 +111,7 @@ var userReadOnly = map[string]bool{
 	"onPremisesDomainName": true, "onPremisesLastSyncDateTime": true, "onPremisesProvisioningErrors": true,
 	"onPremisesSamAccountName": true, "onPremisesSecurityIdentifier": true, "onPremisesSyncEnabled": true,
 	"onPremisesUserPrincipalName": true, "isResourceAccount": true, "legalAgeGroupClassification": true,
-	"proxyAddresses": true,
+	"proxyAddresses": true, "signInActivity": true,
 }
 
 // userView is what a read sees of a user (possibly a stale replica).
@@ -179,6 +195,15 @@ func (s *Server) userProp(v userView, name string) any {
 		return time.Time{}
 	case "passwordProfile":
 		return nil // write-only
+	case "signInActivity":
+		return signInJSON(u.SignInActivity)
+	case "employeeLeaveDateTime":
+		return u.EmployeeLeaveDateTime
+	case "assignedLicenses":
+		return licensesJSON(u.AssignedLicenses)
+	}
+	if sub, ok := strings.CutPrefix(name, "signInActivity/"); ok {
+		return signInField(u.SignInActivity, sub)
 	}
 	if x, ok := v.extra[name]; ok {
 		if t, ok := x.(string); ok {
@@ -263,9 +288,24 @@ func (s *Server) userJSON(v userView, sel []string, withType bool) *jobj {
 	}
 	for _, p := range props {
 		d := userSchema.prop(p)
+		if d == nil { // an extension attribute: omitted when unset
+			if x, ok := extValue(v.u.Extensions, p); ok {
+				o.add(p, x)
+			}
+			continue
+		}
 		o.add(d.name, jsonValue(d.kind, s.userProp(v, d.name)))
 	}
 	return o
+}
+
+func extValue(m map[string]any, name string) (any, bool) {
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // viewUserLocked applies replication lag: a user created within the lag
@@ -518,6 +558,14 @@ func hUserList(s *Server, c *call) gresp {
 	lq, gerr := parseListQuery(c, userSchema, userOrderFree)
 	if gerr != nil {
 		return c.errResp(gerr)
+	}
+	for _, p := range lq.sel {
+		if singleUserOnly[p] {
+			return c.errResp(&gerror{status: 501, code: "NotImplemented", msg: fmt.Sprintf("The property '%s' is supported only when retrieving a single user.", p)})
+		}
+	}
+	if signInQuery(c) {
+		lq.top = min(lq.top, signInMaxPage)
 	}
 	for _, e := range lq.expand {
 		if !strings.EqualFold(e.nav, "manager") {
@@ -773,6 +821,17 @@ func (s *Server) applyUserProps(body map[string]any, u *User, extra map[string]a
 			continue
 		}
 		d := userSchema.prop(k)
+		if d == nil && extensionProp.MatchString(k) {
+			if u.Extensions == nil {
+				u.Extensions = map[string]any{}
+			}
+			if raw == nil {
+				delete(u.Extensions, k)
+			} else {
+				u.Extensions[k] = raw
+			}
+			continue
+		}
 		if d == nil {
 			return nil, nil, "", badRequest("Request_BadRequest", fmt.Sprintf("Property '%s' does not exist as a declared property or extension property.", k))
 		}
@@ -878,6 +937,11 @@ func (s *Server) applyUserProps(body map[string]any, u *User, extra map[string]a
 			u.PreferredLanguage = str
 		case "userPrincipalName":
 			u.UserPrincipalName = str
+		case "employeeLeaveDateTime":
+			u.EmployeeLeaveDateTime = time.Time{}
+			if str != "" {
+				u.EmployeeLeaveDateTime, _ = time.Parse(time.RFC3339, str)
+			}
 		case "businessPhones":
 			u.BusinessPhones = nil
 			if arr, ok := raw.([]any); ok {
@@ -1023,22 +1087,6 @@ func sidFor(id string) string {
 		parts[i] = strconv.FormatUint(uint64(n), 10)
 	}
 	return "S-1-12-1-" + strings.Join(parts, "-")
-}
-
-func patchPerms(c *call) [][]string {
-	var body map[string]any
-	if json.Unmarshal(c.body, &body) == nil {
-		onlyEnabled := len(body) > 0
-		for k := range body {
-			if k != "accountEnabled" && !strings.HasPrefix(k, "@odata.") {
-				onlyEnabled = false
-			}
-		}
-		if onlyEnabled {
-			return permEnable
-		}
-	}
-	return permWriteUser
 }
 
 // snapshotLocked records the pre-change state for replication lag.
