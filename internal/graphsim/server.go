@@ -46,11 +46,18 @@ type Options struct {
 	TenantSize string
 	// RUPer10s and WritesPer150s override the app+tenant bucket limits.
 	RUPer10s, WritesPer150s int
+	// TenantWritesPer5Min overrides the tenant-wide (all apps) write limit.
+	TenantWritesPer5Min int
 	// SignInActivityPer10s limits user listings that select or filter
 	// signInActivity, per app (default 5 requests per 10 s; Graph
 	// throttles them harder than other user reads without publishing a
 	// figure, 5 is its reports-API limit).
 	SignInActivityPer10s int
+	// AppBudgets holds the per-application limits that span tenants
+	// (150,000 RU per 20 s, 35,000 writes per 5 min). Give several Servers
+	// (one per tenant) the same AppBudgets to model an app serving many
+	// tenants; nil gives the server its own.
+	AppBudgets *AppBudgets
 	// ReplicationLag makes objects created or changed within this window
 	// invisible (new) or stale (changed) to Graph reads.
 	ReplicationLag time.Duration
@@ -99,6 +106,7 @@ type Server struct {
 	throttling  bool
 	failureRate float64
 	deltaTTL    time.Duration
+	ownBudgets  bool // AppBudgets not shared with other servers
 
 	tokenKey []byte
 	certPEM  []byte
@@ -140,6 +148,10 @@ func New(opts Options) *Server {
 		throttling:  opts.Throttling,
 		failureRate: opts.FailureRate,
 		deltaTTL:    opts.DeltaTokenTTL,
+	}
+	if s.opts.AppBudgets == nil {
+		s.opts.AppBudgets = NewAppBudgets()
+		s.ownBudgets = true
 	}
 	s.cnt.reset()
 	for i, d := range opts.Domains {
@@ -282,6 +294,7 @@ func (s *Server) SetThrottling(on bool) {
 	s.throttling = on
 	if !on {
 		s.buckets = map[string]*bucket{}
+		s.resetOwnBudgetsLocked()
 	}
 	s.mu.Unlock()
 }
@@ -306,8 +319,18 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	s.st = newStore()
 	s.buckets = map[string]*bucket{}
+	s.resetOwnBudgetsLocked()
 	s.cnt.reset()
 	s.mu.Unlock()
+}
+
+func (s *Server) resetOwnBudgetsLocked() {
+	if s.ownBudgets {
+		b := s.opts.AppBudgets
+		b.mu.Lock()
+		b.buckets = map[string]*bucket{}
+		b.mu.Unlock()
+	}
 }
 
 // newID returns a random-looking but seed-deterministic GUID. Caller holds s.mu.
