@@ -133,7 +133,7 @@ func (s *Server) itemCall(env *call, it *batchItem) *call {
 	for k, v := range it.Headers {
 		hdr.Set(k, v)
 	}
-	c := &call{method: strings.ToUpper(it.Method), hdr: hdr, base: env.base, reqID: randomRequestID(),
+	c := &call{method: strings.ToUpper(it.Method), ver: env.ver, hdr: hdr, base: env.base, reqID: randomRequestID(),
 		clientReqID: env.clientReqID, now: s.now(), claims: env.claims, inBatch: true}
 	if len(it.Body) > 0 && string(bytes.TrimSpace(it.Body)) != "null" {
 		c.body = it.Body

@@ -40,7 +40,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		for k, v := range c.ByStatus {
 			bs[strconv.Itoa(k)] = v
 		}
-		writeJSON(w, 200, map[string]any{"requests": c.Requests, "batchItems": c.BatchItems, "byEndpoint": c.ByEndpoint,
+		writeJSON(w, 200, map[string]any{"requests": c.Requests, "betaRequests": c.BetaRequests, "batchItems": c.BatchItems, "byEndpoint": c.ByEndpoint,
 			"byStatus": bs, "resourceUnits": c.ResourceUnits, "writes": c.Writes, "throttled": c.Throttled,
 			"userWrites": c.UserWrites, "posts": c.Posts, "tokenRequests": c.TokenRequests, "dropped": c.Dropped, "mailsSent": c.MailsSent})
 	case p == "/counters/reset" && r.Method == http.MethodPost:

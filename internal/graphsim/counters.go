@@ -3,9 +3,11 @@ package graphsim
 // Counters is a snapshot of what clients did to the emulator since the last
 // reset. Control-plane calls (/_sim, PutUser, ...) are never counted.
 type Counters struct {
-	// Requests counts HTTP requests under /v1.0, the $batch envelope
-	// included (its items are not HTTP requests; see BatchItems).
+	// Requests counts HTTP requests under /v1.0 and /beta, the $batch
+	// envelope included (its items are not HTTP requests; see BatchItems).
 	Requests int64
+	// BetaRequests counts the HTTP requests among Requests sent to /beta.
+	BetaRequests int64
 	// BatchItems counts requests executed inside $batch envelopes.
 	BatchItems int64
 	// ByEndpoint counts top-level requests and batch items by template,
@@ -33,10 +35,10 @@ type Counters struct {
 }
 
 type counterState struct {
-	requests, batchItems, ru, writes, throttled, posts, tokenRequests, dropped, mails int64
-	byEndpoint                                                                        map[string]int64
-	byStatus                                                                          map[int]int64
-	userWrites                                                                        map[string]int64
+	requests, betaRequests, batchItems, ru, writes, throttled, posts, tokenRequests, dropped, mails int64
+	byEndpoint                                                                                      map[string]int64
+	byStatus                                                                                        map[int]int64
+	userWrites                                                                                      map[string]int64
 }
 
 func (c *counterState) reset() {
@@ -58,7 +60,7 @@ func (s *Server) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := Counters{
-		Requests: s.cnt.requests, BatchItems: s.cnt.batchItems, ResourceUnits: s.cnt.ru, Writes: s.cnt.writes,
+		Requests: s.cnt.requests, BetaRequests: s.cnt.betaRequests, BatchItems: s.cnt.batchItems, ResourceUnits: s.cnt.ru, Writes: s.cnt.writes,
 		Throttled: s.cnt.throttled, Posts: s.cnt.posts, TokenRequests: s.cnt.tokenRequests, Dropped: s.cnt.dropped,
 		MailsSent:  s.cnt.mails,
 		ByEndpoint: map[string]int64{}, ByStatus: map[int]int64{}, UserWrites: map[string]int64{},

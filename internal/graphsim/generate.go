@@ -121,6 +121,7 @@ func (s *Server) Generate(o GenerateOptions) GenerateResult {
 			PreferredLanguage: "en-US",
 			BusinessPhones:    []string{"+1 425 555 " + strconv.Itoa(1000+i%9000)},
 		}
+		seedLifecycle(&u, now)
 		if o.ManagersEvery > 0 && i > 0 {
 			u.ManagerID = res.UserIDs[(i-1)/o.ManagersEvery]
 		}
@@ -176,6 +177,54 @@ type fixtureUser struct {
 	PreferredLanguage string   `json:"preferredLanguage"`
 	Password          string   `json:"password"`
 	Deleted           bool     `json:"deleted"`
+	// served with $select only
+	SignInActivity *struct {
+		LastSignInDateTime               string `json:"lastSignInDateTime"`
+		LastNonInteractiveSignInDateTime string `json:"lastNonInteractiveSignInDateTime"`
+		LastSuccessfulSignInDateTime     string `json:"lastSuccessfulSignInDateTime"`
+	} `json:"signInActivity"`
+	EmployeeLeaveDateTime string `json:"employeeLeaveDateTime"`
+	AssignedLicenses      []struct {
+		SkuID         string   `json:"skuId"`
+		DisabledPlans []string `json:"disabledPlans"`
+	} `json:"assignedLicenses"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// servedOnly copies the $select-only properties of a fixture user.
+func (fu *fixtureUser) servedOnly(u *User) error {
+	parse := func(field, v string) (time.Time, error) {
+		if v == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return t, fmt.Errorf("graphsim fixtures: user %s: %s: %w", fu.UserPrincipalName, field, err)
+		}
+		return t, nil
+	}
+	var err error
+	if a := fu.SignInActivity; a != nil {
+		si := &SignInActivity{}
+		if si.LastSignInDateTime, err = parse("lastSignInDateTime", a.LastSignInDateTime); err != nil {
+			return err
+		}
+		if si.LastNonInteractiveSignInDateTime, err = parse("lastNonInteractiveSignInDateTime", a.LastNonInteractiveSignInDateTime); err != nil {
+			return err
+		}
+		if si.LastSuccessfulSignInDateTime, err = parse("lastSuccessfulSignInDateTime", a.LastSuccessfulSignInDateTime); err != nil {
+			return err
+		}
+		u.SignInActivity = si
+	}
+	if u.EmployeeLeaveDateTime, err = parse("employeeLeaveDateTime", fu.EmployeeLeaveDateTime); err != nil {
+		return err
+	}
+	for _, l := range fu.AssignedLicenses {
+		u.AssignedLicenses = append(u.AssignedLicenses, AssignedLicense{SkuID: l.SkuID, DisabledPlans: l.DisabledPlans})
+	}
+	u.Extensions = fu.Extensions
+	return nil
 }
 
 type fixtureGroup struct {
@@ -231,6 +280,9 @@ func (s *Server) LoadFixtures(r io.Reader) error {
 			BusinessPhones: fu.BusinessPhones, MobilePhone: fu.MobilePhone, PreferredLanguage: fu.PreferredLanguage, Password: fu.Password}
 		if fu.AccountEnabled != nil {
 			u.AccountEnabled = *fu.AccountEnabled
+		}
+		if err := fu.servedOnly(&u); err != nil {
+			return err
 		}
 		if u.UserPrincipalName == "" {
 			return fmt.Errorf("graphsim fixtures: user %q has no userPrincipalName", fu.DisplayName)

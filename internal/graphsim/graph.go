@@ -40,7 +40,8 @@ type gresp struct {
 // call is one Graph request being executed (top-level or a batch item).
 type call struct {
 	method      string
-	segs        []string // unescaped path segments after /v1.0
+	ver         string   // "v1.0" or "beta": the version segment the client used
+	segs        []string // unescaped path segments after the version
 	lsegs       []string // lower-cased segs
 	rawQuery    string
 	q           url.Values // keys lower-cased
@@ -57,7 +58,12 @@ type call struct {
 	created     bool   // POST /users succeeded
 }
 
-func (c *call) graphBase() string { return c.base + "/v1.0" }
+func (c *call) graphBase() string {
+	if c.ver == "beta" {
+		return c.base + "/beta"
+	}
+	return c.base + "/v1.0"
+}
 
 func (c *call) ctx(suffix string) string { return c.graphBase() + "/$metadata#" + suffix }
 
@@ -124,21 +130,9 @@ type route struct {
 	cost  costKind
 }
 
-// Permission alternatives: any inner list fully granted suffices.
-var (
-	permReadUser  = [][]string{{"User.Read.All"}, {"User.ReadWrite.All"}, {"Directory.Read.All"}, {"Directory.ReadWrite.All"}}
-	permWriteUser = [][]string{{"User.ReadWrite.All"}, {"Directory.ReadWrite.All"}}
-	permEnable    = [][]string{{"User.ReadWrite.All"}, {"Directory.ReadWrite.All"},
-		{"User.EnableDisableAccount.All", "User.Read.All"}, {"User.EnableDisableAccount.All", "Directory.Read.All"}}
-	permReadGroup = [][]string{{"GroupMember.Read.All"}, {"GroupMember.ReadWrite.All"}, {"Group.Read.All"}, {"Group.ReadWrite.All"}, {"Directory.Read.All"}, {"Directory.ReadWrite.All"}}
-	permWriteGrp  = [][]string{{"Group.ReadWrite.All"}, {"Directory.ReadWrite.All"}}
-	permMembers   = [][]string{{"GroupMember.ReadWrite.All"}, {"Group.ReadWrite.All"}, {"Directory.ReadWrite.All"}}
-	permReadOrg   = [][]string{{"Organization.Read.All"}, {"Organization.ReadWrite.All"}, {"Directory.Read.All"}, {"Directory.ReadWrite.All"}, {"User.Read.All"}, {"User.ReadWrite.All"}}
-	permReadDir   = append(append([][]string{}, permReadUser...), permReadGroup...)
-	permMail      = [][]string{{"Mail.Send"}}
-)
-
-func fixed(p [][]string) func(*call) [][]string { return func(*call) [][]string { return p } }
+func denied() *gerror {
+	return &gerror{status: 403, code: "Authorization_RequestDenied", msg: "Insufficient privileges to complete the operation."}
+}
 
 func hasPerms(roles []string, alts [][]string) bool {
 	have := map[string]bool{}
@@ -213,7 +207,7 @@ func resolve(method string, ls []string) (route, *gerror) {
 			return pick(map[string]route{
 				"GET":    {tmpl: "/users/{id}", h: hUserGet, perms: fixed(permReadUser), cost: costRead},
 				"PATCH":  {tmpl: "/users/{id}", h: hUserPatch, perms: patchPerms, cost: costWrite},
-				"DELETE": {tmpl: "/users/{id}", h: hUserDelete, perms: fixed(permWriteUser), cost: costWrite},
+				"DELETE": {tmpl: "/users/{id}", h: hUserDelete, perms: fixed(permDeleteUser), cost: costWrite},
 			})
 		case n == 3 && seg(2) == "manager":
 			return pick(map[string]route{"GET": {tmpl: "/users/{id}/manager", h: hManagerGet, perms: fixed(permReadUser), cost: costRead}})
@@ -224,7 +218,7 @@ func resolve(method string, ls []string) (route, *gerror) {
 				"DELETE": {tmpl: "/users/{id}/manager/$ref", h: hManagerDelete, perms: fixed(permWriteUser), cost: costWrite},
 			})
 		case n == 3 && (seg(2) == "revokesigninsessions" || seg(2) == "microsoft.graph.revokesigninsessions"):
-			return pick(map[string]route{"POST": {tmpl: "/users/{id}/revokeSignInSessions", h: hRevoke, perms: fixed(permWriteUser), cost: costWrite}})
+			return pick(map[string]route{"POST": {tmpl: "/users/{id}/revokeSignInSessions", h: hRevoke, perms: fixed(permRevoke), cost: costWrite}})
 		case n == 3 && (seg(2) == "sendmail" || seg(2) == "microsoft.graph.sendmail"):
 			return pick(map[string]route{"POST": {tmpl: "/users/{id}/sendMail", h: hSendMail, perms: fixed(permMail), cost: costWrite}})
 		case n == 3 && (seg(2) == "memberof" || seg(2) == "transitivememberof"):
@@ -233,7 +227,7 @@ func resolve(method string, ls []string) (route, *gerror) {
 			if seg(2) == "transitivememberof" {
 				ck = costTransitive
 			}
-			return pick(map[string]route{"GET": {tmpl: t, h: hUserMemberOf, perms: fixed(permReadDir), cost: ck}})
+			return pick(map[string]route{"GET": {tmpl: t, h: hUserMemberOf, perms: fixed(permMemberOf), cost: ck}})
 		}
 	case "groups":
 		if n == 1 {
@@ -276,10 +270,10 @@ func resolve(method string, ls []string) (route, *gerror) {
 		}
 	case "directoryobjects":
 		if n == 2 && (seg(1) == "getbyids" || seg(1) == "microsoft.graph.getbyids") {
-			return pick(map[string]route{"POST": {tmpl: "/directoryObjects/getByIds", h: hGetByIDs, perms: fixed(permReadDir), cost: costGetByIds}})
+			return pick(map[string]route{"POST": {tmpl: "/directoryObjects/getByIds", h: hGetByIDs, perms: fixed(permDirObjects), cost: costGetByIds}})
 		}
 		if n == 2 {
-			return pick(map[string]route{"GET": {tmpl: "/directoryObjects/{id}", h: hDirObjectGet, perms: fixed(permReadDir), cost: costRead}})
+			return pick(map[string]route{"GET": {tmpl: "/directoryObjects/{id}", h: hDirObjectGet, perms: fixed(permDirObjects), cost: costRead}})
 		}
 	case "directory":
 		if n >= 2 && seg(1) == "deleteditems" {
@@ -292,11 +286,11 @@ func resolve(method string, ls []string) (route, *gerror) {
 				return pick(map[string]route{"GET": {tmpl: "/directory/deletedItems/" + seg(2), h: hDeletedList, perms: fixed(p), cost: costRead}})
 			case n == 3:
 				return pick(map[string]route{
-					"GET":    {tmpl: "/directory/deletedItems/{id}", h: hDeletedGet, perms: fixed(permReadDir), cost: costRead},
-					"DELETE": {tmpl: "/directory/deletedItems/{id}", h: hDeletedPurge, perms: fixed(append(append([][]string{}, permWriteUser...), permWriteGrp...)), cost: costWrite},
+					"GET":    {tmpl: "/directory/deletedItems/{id}", h: hDeletedGet, perms: fixed(permReadDeleted), cost: costRead},
+					"DELETE": {tmpl: "/directory/deletedItems/{id}", h: hDeletedPurge, perms: fixed(permRestore), cost: costWrite},
 				})
 			case n == 4 && (seg(3) == "restore" || seg(3) == "microsoft.graph.restore"):
-				return pick(map[string]route{"POST": {tmpl: "/directory/deletedItems/{id}/restore", h: hRestore, perms: fixed(append(append([][]string{}, permWriteUser...), permWriteGrp...)), cost: costWrite}})
+				return pick(map[string]route{"POST": {tmpl: "/directory/deletedItems/{id}/restore", h: hRestore, perms: fixed(permRestore), cost: costWrite}})
 			}
 		}
 	}
@@ -341,24 +335,15 @@ func splitPath(escaped string) ([]string, []string, error) {
 	return segs, lsegs, nil
 }
 
-func parseQuery(raw string) (url.Values, error) {
-	v, err := url.ParseQuery(raw)
-	if err != nil {
-		return nil, err
-	}
-	out := url.Values{}
-	for k, vs := range v {
-		out[strings.ToLower(k)] = vs
-	}
-	return out, nil
-}
-
 var knownOptions = map[string]bool{"$select": true, "$filter": true, "$top": true, "$skip": true, "$count": true,
 	"$expand": true, "$orderby": true, "$search": true, "$skiptoken": true, "$deltatoken": true, "$format": true}
 
-// serveGraph is the top-level /v1.0 entry: request ids, realism switches,
-// body decoding, authentication, then $batch or a single call.
-func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
+// serveGraph is the top-level /v1.0 (and /beta) entry: request ids,
+// realism switches, body decoding, authentication, then $batch or a single
+// call. /beta serves the same paths with the same semantics: third-party
+// clients (Terraform's azuread provider reads GET /beta/users/{id}) run
+// unmodified; beta-only behaviour is not modelled.
+func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, ver string) {
 	reqID := randomRequestID()
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
@@ -366,6 +351,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.cnt.requests++
+	if ver == "beta" {
+		s.cnt.betaRequests++
+	}
 	now := s.nowLocked()
 	lat := s.opts.Latency
 	if s.opts.LatencyJitter > 0 {
@@ -396,8 +384,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"graphsim","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"graphsim"}}`)
 
-	c := &call{method: r.Method, hdr: r.Header, base: s.baseURL(r), reqID: reqID, clientReqID: crid, now: now}
-	segs, lsegs, perr := splitPath(strings.TrimPrefix(r.URL.EscapedPath(), "/v1.0"))
+	c := &call{method: r.Method, ver: ver, hdr: r.Header, base: s.baseURL(r), reqID: reqID, clientReqID: crid, now: now}
+	segs, lsegs, perr := splitPath(strings.TrimPrefix(r.URL.EscapedPath(), "/"+ver))
 	c.segs, c.lsegs = segs, lsegs
 	c.rawQuery = r.URL.RawQuery
 	finish := func(resp gresp) {
@@ -538,7 +526,14 @@ func (s *Server) exec(c *call) gresp {
 		return done(c.errResp(badRequest("Request_UnsupportedQuery", "The query specified in the URI is not valid. Query option 'Skip' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.")))
 	}
 	if alts := rt.perms(c); alts != nil && !hasPerms(c.claims.Roles, alts) {
-		return done(c.errResp(&gerror{status: 403, code: "Authorization_RequestDenied", msg: "Insufficient privileges to complete the operation."}))
+		return done(c.errResp(denied()))
+	}
+	if c.method == "GET" || rt.cost == costGetByIds {
+		for _, alts := range propertyPerms(c) {
+			if !hasPerms(c.claims.Roles, alts) {
+				return done(c.errResp(denied()))
+			}
+		}
 	}
 	ru, writes := s.costOf(rt, c)
 
@@ -553,7 +548,7 @@ func (s *Server) exec(c *call) gresp {
 	applyAnyway := fail == 504 && writes > 0 && s.rng.IntN(2) == 0
 	var tr throttleResult
 	if fail == 0 || applyAnyway {
-		tr = s.chargeLocked(c.claims.AppID, ru, writes, c.now)
+		tr = s.chargeLocked(c.claims.AppID, ru, writes, rt.cost == costList && signInQuery(c), c.now)
 	} else {
 		tr = throttleResult{ok: true}
 	}

@@ -44,12 +44,36 @@ var groupSchema = newSchema("microsoft.graph.group", "Group", []propDef{
 	{"onPremisesProvisioningErrors", pObjects, false},
 	{"serviceProvisioningErrors", pObjects, false},
 	{"hasMembersWithLicenseErrors", pBool, true},
+	// Exchange-backed and other real properties not modelled: served as null
+	{"allowExternalSenders", pBool, false},
+	{"autoSubscribeNewMembers", pBool, false},
+	{"hideFromAddressLists", pBool, false},
+	{"hideFromOutlookClients", pBool, false},
+	{"isSubscribedByMail", pBool, false},
+	{"unseenCount", pInt, false},
+	{"assignedLabels", pObjects, false},
+	{"assignedLicenses", pObjects, false},
+	{"licenseProcessingState", pObject, false},
+	{"onPremisesSyncBehavior", pObject, false},
+	{"uniqueName", pString, true},
 }, []string{"id", "deletedDateTime", "classification", "createdDateTime", "creationOptions", "description", "displayName",
 	"expirationDateTime", "groupTypes", "isAssignableToRole", "mail", "mailEnabled", "mailNickname", "membershipRule",
 	"membershipRuleProcessingState", "onPremisesDomainName", "onPremisesLastSyncDateTime", "onPremisesNetBiosName",
 	"onPremisesSamAccountName", "onPremisesSecurityIdentifier", "onPremisesSyncEnabled", "preferredDataLocation",
 	"preferredLanguage", "proxyAddresses", "renewedDateTime", "resourceBehaviorOptions", "resourceProvisioningOptions",
 	"securityEnabled", "securityIdentifier", "theme", "visibility", "onPremisesProvisioningErrors", "serviceProvisioningErrors"})
+
+// dirObjSchema is the union of the user and group schemas: what a
+// collection of directoryObjects (members without a cast) can be queried by.
+var dirObjSchema = func() *schema {
+	props := append([]propDef{}, userSchema.props...)
+	for _, p := range groupSchema.props {
+		if userSchema.prop(p.name) == nil {
+			props = append(props, p)
+		}
+	}
+	return newSchema("microsoft.graph.directoryObject", "DirectoryObject", props, nil)
+}()
 
 func isUnified(g *Group) bool {
 	for _, t := range g.GroupTypes {
@@ -122,6 +146,9 @@ func groupJSON(r *groupRec, sel []string, withType bool) *jobj {
 	}
 	for _, p := range props {
 		d := groupSchema.prop(p)
+		if d == nil {
+			continue // an unset extension attribute
+		}
 		o.add(d.name, jsonValue(d.kind, groupProp(r, d.name)))
 	}
 	return o
@@ -296,16 +323,19 @@ func hMembers(s *Server, c *call) gresp {
 	case 'g':
 		sc = groupSchema
 	default:
-		// Without a cast, $select is checked against users (the common case)
-		// and applied to group members where the property exists.
-		sc = userSchema
+		// Without a cast, $select and $filter name properties of any member
+		// type; each member answers with those its type has.
+		sc = dirObjSchema
 	}
 	lq, gerr := parseListQuery(c, sc, map[string]bool{"displayName": true})
 	if gerr != nil {
 		return c.errResp(gerr)
 	}
-	if (lq.filter != nil || lq.search != nil) && cast == 0 {
-		return c.errResp(badRequest("Request_UnsupportedQuery", "Filtering members requires an OData cast segment such as /microsoft.graph.user."))
+	// group-list-members.md: $filter and $orderby on members need the
+	// advanced query parameters (ConsistencyLevel: eventual and
+	// $count=true), with or without an OData cast.
+	if (lq.filter != nil || lq.order != nil) && !lq.count {
+		return c.errResp(needsAdvancedMembers())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -375,8 +405,12 @@ func hMembers(s *Server, c *call) gresp {
 	for _, id := range page {
 		k := kinds[id]
 		sel := lq.sel
-		if k == 'g' && cast == 0 && sel != nil {
-			sel = filterSel(groupSchema, sel)
+		if cast == 0 && sel != nil {
+			if k == 'g' {
+				sel = filterSel(groupSchema, sel)
+			} else {
+				sel = filterSel(userSchema, sel)
+			}
 		}
 		o := s.memberJSONLocked(id, k, sel, c.now)
 		if transitive && cast == 'g' {
@@ -409,6 +443,10 @@ func hMembers(s *Server, c *call) gresp {
 	}
 	out.add("value", vals)
 	return c.jsonResp(200, out)
+}
+
+func needsAdvancedMembers() *gerror {
+	return badRequest("Request_UnsupportedQuery", "Filter and orderby on members require the advanced query parameters: add $count=true and the ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information")
 }
 
 func escapeSegs(segs []string) []string {

@@ -28,6 +28,7 @@ type rawClient struct {
 	t     testing.TB
 	s     *Server
 	token string
+	ver   string // "" = v1.0
 }
 
 type rawResp struct {
@@ -94,7 +95,11 @@ func (c *rawClient) do(method, path string, body any, hdr ...string) rawResp {
 		rd = bytes.NewReader(j)
 	}
 	path = strings.NewReplacer(" ", "%20", `"`, "%22").Replace(path)
-	req := httptest.NewRequest(method, "https://graphsim.test/v1.0"+path, rd)
+	ver := c.ver
+	if ver == "" {
+		ver = "v1.0"
+	}
+	req := httptest.NewRequest(method, "https://graphsim.test/"+ver+path, rd)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -67,6 +67,10 @@ func parseSelect(sc *schema, raw string) ([]string, *gerror) {
 			continue
 		}
 		d := sc.prop(p)
+		if d == nil && extensionProp.MatchString(p) {
+			out = append(out, p) // served when set, omitted otherwise
+			continue
+		}
 		if d == nil {
 			return nil, badRequest("BadRequest", fmt.Sprintf("Parsing OData Select and Expand failed: Could not find a property named '%s' on type '%s'.", p, sc.typeName))
 		}
@@ -80,54 +84,71 @@ func parseSelect(sc *schema, raw string) ([]string, *gerror) {
 type expandSpec struct {
 	nav     string
 	select_ string
+	levels  int // $levels: 0 = not given (1 level), -1 = max
 }
 
+// maxLevels bounds $levels=max (Graph documents max or 1..1000).
+const maxLevels = 1000
+
+// parseExpand parses $expand: comma-separated navigation properties, each
+// with optional nested options in parentheses separated by ';'
+// (manager($levels=max;$select=id,displayName)).
 func parseExpand(raw string) ([]expandSpec, *gerror) {
-	var out []expandSpec
 	raw = strings.TrimSpace(raw)
-	for raw != "" {
-		i := strings.IndexAny(raw, "(,")
-		var name, inner string
-		if i < 0 {
-			name, raw = raw, ""
-		} else if raw[i] == ',' {
-			name, raw = raw[:i], raw[i+1:]
-		} else {
-			depth, j := 0, i
-			for ; j < len(raw); j++ {
-				if raw[j] == '(' {
-					depth++
-				} else if raw[j] == ')' {
-					depth--
-					if depth == 0 {
-						break
-					}
-				}
-			}
-			if j >= len(raw) {
+	if raw == "" {
+		return nil, nil
+	}
+	if strings.Count(raw, "(") != strings.Count(raw, ")") {
+		return nil, badRequest("BadRequest", "Parsing OData Select and Expand failed: unbalanced parentheses in $expand.")
+	}
+	var out []expandSpec
+	for _, item := range splitTopLevel(raw, ',') {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, inner, hasOpts := strings.Cut(item, "(")
+		es := expandSpec{nav: strings.TrimSpace(name)}
+		if hasOpts {
+			if !strings.HasSuffix(inner, ")") {
 				return nil, badRequest("BadRequest", "Parsing OData Select and Expand failed: unbalanced parentheses in $expand.")
 			}
-			name, inner = raw[:i], raw[i+1:j]
-			raw = strings.TrimPrefix(strings.TrimSpace(raw[j+1:]), ",")
+			inner = inner[:len(inner)-1]
 		}
-		es := expandSpec{nav: strings.TrimSpace(name)}
-		for _, opt := range strings.Split(inner, ";") {
-			opt = strings.TrimSpace(opt)
-			if opt == "" {
-				continue
-			}
-			k, v, _ := strings.Cut(opt, "=")
-			switch strings.ToLower(strings.TrimSpace(k)) {
-			case "$select":
-				es.select_ = v
-			default:
-				return nil, badRequest("BadRequest", "Parsing OData Select and Expand failed: query option '"+k+"' is not supported inside $expand.")
+		for _, opt := range splitTopLevel(inner, ';') {
+			if gerr := es.option(strings.TrimSpace(opt)); gerr != nil {
+				return nil, gerr
 			}
 		}
 		out = append(out, es)
-		raw = strings.TrimSpace(raw)
 	}
 	return out, nil
+}
+
+func (es *expandSpec) option(opt string) *gerror {
+	if opt == "" {
+		return nil
+	}
+	k, v, _ := strings.Cut(opt, "=")
+	k = strings.ToLower(strings.TrimSpace(k))
+	v = strings.TrimSpace(v)
+	switch strings.TrimPrefix(k, "$") {
+	case "select":
+		es.select_ = v
+	case "levels":
+		if strings.EqualFold(v, "max") {
+			es.levels = -1
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLevels {
+			return badRequest("BadRequest", "Parsing OData Select and Expand failed: the $levels value '"+v+"' is not valid: use max or a number between 1 and 1000.")
+		}
+		es.levels = n
+	default:
+		return badRequest("BadRequest", "Parsing OData Select and Expand failed: query option '"+k+"' is not supported inside $expand.")
+	}
+	return nil
 }
 
 // --- $orderby ------------------------------------------------------------
@@ -210,7 +231,11 @@ func lexFilter(src string) ([]ftoken, error) {
 			toks = append(toks, ftoken{kind: 's', text: b.String()})
 		default:
 			j := i
-			for j < len(src) && !strings.ContainsRune(" \t(),:/'", rune(src[j])) {
+			stop := " \t(),:/'"
+			if c >= '0' && c <= '9' {
+				stop = " \t(),/'" // DateTimeOffset literals contain ':'
+			}
+			for j < len(src) && !strings.ContainsRune(stop, rune(src[j])) {
 				j++
 			}
 			w := src[i:j]
@@ -233,7 +258,9 @@ type filterParser struct {
 	pos      int
 	sc       *schema
 	advanced bool   // uses an operator that needs ConsistencyLevel: eventual
-	advProp  string // property named in the advanced clause
+	advProp  string // operator that needs advanced queries (endsWith, ne, not)
+	props    int    // properties named
+	signIn   bool   // names signInActivity/...
 	err      *gerror
 }
 
@@ -282,6 +309,9 @@ func parseFilter(sc *schema, src string) (filterFn, bool, string, *gerror) {
 	f := p.parseOr()
 	if p.err == nil && p.pos != len(p.toks) {
 		p.fail("syntax error at position " + strconv.Itoa(p.pos))
+	}
+	if p.err == nil && p.signIn && p.props > 1 {
+		p.err = badRequest("Request_UnsupportedQuery", "signInActivity can't be combined with other properties in $filter.")
 	}
 	if p.err != nil {
 		return nil, false, "", p.err
@@ -377,7 +407,7 @@ func (p *filterParser) parsePrimary() filterFn {
 				return matchStr(g(name), func(v string) bool { return strings.HasPrefix(strings.ToLower(v), needle) })
 			}
 		case "endswith":
-			p.markAdvanced(name)
+			p.markAdvanced("endsWith")
 			return func(g getter) bool {
 				return matchStr(g(name), func(v string) bool { return strings.HasSuffix(strings.ToLower(v), needle) })
 			}
@@ -392,40 +422,129 @@ func (p *filterParser) parsePrimary() filterFn {
 	if d == nil {
 		return p.fail(fmt.Sprintf("Could not find a property named '%s' on type '%s'.", path, p.sc.typeName))
 	}
-	name := d.name
-	// lambda: prop/any(x:x eq 'v')
+	p.props++
 	if nt := p.peek(); nt != nil && nt.kind == '/' {
 		p.next()
-		op := p.next()
-		if op == nil || op.kind != 'i' || !strings.EqualFold(op.text, "any") || d.kind != pStrings {
-			return p.unsupported(name)
+		if d.kind == pObject {
+			return p.parseSubProperty(d)
 		}
-		if c := p.next(); c == nil || c.kind != '(' {
-			return p.fail("expected '('")
-		}
-		v := p.next()
-		if c := p.next(); v == nil || v.kind != 'i' || c == nil || c.kind != ':' {
-			return p.fail("expected lambda variable")
-		}
+		return p.parseLambda(d)
+	}
+	return p.parseComparison(path, d.name, d.kind, d.filterable)
+}
+
+// parseSubProperty handles prop/sub comparisons on complex properties:
+// signInActivity/lastSignInDateTime (eq, ne, ge, le; not combinable with
+// other properties).
+func (p *filterParser) parseSubProperty(d *propDef) filterFn {
+	st := p.next()
+	if st == nil || st.kind != 'i' {
+		return p.fail("expected a property name after '/'")
+	}
+	sub, ok := signInSubProps[strings.ToLower(st.text)]
+	if d.name != "signInActivity" || !ok {
+		return p.unsupported(d.name)
+	}
+	p.signIn = true
+	if op := p.peek(); op != nil && op.kind == 'i' && (strings.EqualFold(op.text, "gt") || strings.EqualFold(op.text, "lt") || strings.EqualFold(op.text, "in")) {
+		return p.unsupported(d.name)
+	}
+	return p.parseComparison(d.name+"/"+sub, d.name+"/"+sub, pDate, true)
+}
+
+// parseLambda handles prop/any(x: ...): x eq 'v' on string collections,
+// x/sub eq v [and x/sub eq v ...] on collections of complex values
+// (assignedLicenses/any(u:u/skuId eq <guid>), identities/any(...)).
+func (p *filterParser) parseLambda(d *propDef) filterFn {
+	name := d.name
+	op := p.next()
+	if op == nil || op.kind != 'i' || !strings.EqualFold(op.text, "any") || (d.kind != pStrings && d.kind != pObjects) {
+		return p.unsupported(name)
+	}
+	if c := p.next(); c == nil || c.kind != '(' {
+		return p.fail("expected '('")
+	}
+	v := p.next()
+	if c := p.next(); v == nil || v.kind != 'i' || c == nil || c.kind != ':' {
+		return p.fail("expected lambda variable")
+	}
+	type cond struct {
+		sub  string
+		want any
+	}
+	var conds []cond
+	for {
 		if x := p.next(); x == nil || x.kind != 'i' || x.text != v.text {
 			return p.unsupported(name)
 		}
-		opw := p.next()
-		lit := p.next()
-		if c := p.next(); opw == nil || lit == nil || lit.kind != 's' || c == nil || c.kind != ')' || !strings.EqualFold(opw.text, "eq") {
+		c := cond{}
+		if d.kind == pObjects {
+			sl, st := p.next(), p.next()
+			if sl == nil || sl.kind != '/' || st == nil || st.kind != 'i' {
+				return p.unsupported(name)
+			}
+			c.sub = st.text
+		}
+		opw, lit := p.next(), p.next()
+		if opw == nil || lit == nil || !strings.EqualFold(opw.text, "eq") {
 			return p.unsupported(name)
 		}
-		want := strings.ToLower(lit.text)
-		return func(g getter) bool {
-			return matchStr(g(name), func(s string) bool { return strings.ToLower(s) == want })
+		val, ok := literal(lit)
+		if !ok {
+			return p.fail("expected a literal value")
+		}
+		c.want = val
+		conds = append(conds, c)
+		if !p.isWord("and") {
+			break
+		}
+		p.next()
+	}
+	if c := p.next(); c == nil || c.kind != ')' {
+		return p.unsupported(name)
+	}
+	if d.kind == pStrings {
+		want := conds[0].want
+		return func(g getter) bool { return equalValue(g(name), want) }
+	}
+	return func(g getter) bool {
+		items, _ := g(name).([]any)
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			ok := m != nil
+			for _, c := range conds {
+				if ok && !equalValue(mapFold(m, c.sub), c.want) {
+					ok = false
+				}
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func mapFold(m map[string]any, k string) any {
+	if v, ok := m[k]; ok {
+		return v
+	}
+	for mk, v := range m {
+		if strings.EqualFold(mk, k) {
+			return v
 		}
 	}
+	return nil
+}
+
+// parseComparison parses "op literal" (or "in (...)") after a property.
+func (p *filterParser) parseComparison(path, name string, kind propKind, filterable bool) filterFn {
 	opTok := p.next()
 	if opTok == nil || opTok.kind != 'i' {
 		return p.fail("expected an operator after '" + path + "'")
 	}
 	op := strings.ToLower(opTok.text)
-	if !d.filterable {
+	if !filterable {
 		return p.unsupported(name)
 	}
 	if op == "in" {
@@ -482,10 +601,10 @@ func (p *filterParser) parsePrimary() filterFn {
 	case "eq":
 		return func(g getter) bool { return equalValue(g(name), val) }
 	case "ne":
-		p.markAdvanced(name)
+		p.markAdvanced("ne")
 		return func(g getter) bool { return !equalValue(g(name), val) }
 	case "ge", "gt", "le", "lt":
-		if d.kind != pDate && d.kind != pString && d.kind != pInt {
+		if kind != pDate && kind != pString && kind != pInt {
 			return p.unsupported(name)
 		}
 		return func(g getter) bool {
@@ -511,6 +630,23 @@ func (p *filterParser) parsePrimary() filterFn {
 
 type nullLit struct{}
 
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'):
+			return false
+		}
+	}
+	return true
+}
+
 func literal(t *ftoken) (any, bool) {
 	switch t.kind {
 	case 's':
@@ -524,6 +660,9 @@ func literal(t *ftoken) (any, bool) {
 		}
 		return t.text, true // bare GUID
 	case 'i':
+		if isGUID(t.text) {
+			return t.text, true
+		}
 		switch strings.ToLower(t.text) {
 		case "true":
 			return true, true

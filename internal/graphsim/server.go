@@ -46,6 +46,18 @@ type Options struct {
 	TenantSize string
 	// RUPer10s and WritesPer150s override the app+tenant bucket limits.
 	RUPer10s, WritesPer150s int
+	// TenantWritesPer5Min overrides the tenant-wide (all apps) write limit.
+	TenantWritesPer5Min int
+	// SignInActivityPer10s limits user listings that select or filter
+	// signInActivity, per app (default 5 requests per 10 s; Graph
+	// throttles them harder than other user reads without publishing a
+	// figure, 5 is its reports-API limit).
+	SignInActivityPer10s int
+	// AppBudgets holds the per-application limits that span tenants
+	// (150,000 RU per 20 s, 35,000 writes per 5 min). Give several Servers
+	// (one per tenant) the same AppBudgets to model an app serving many
+	// tenants; nil gives the server its own.
+	AppBudgets *AppBudgets
 	// ReplicationLag makes objects created or changed within this window
 	// invisible (new) or stale (changed) to Graph reads.
 	ReplicationLag time.Duration
@@ -95,6 +107,7 @@ type Server struct {
 	throttling  bool
 	failureRate float64
 	deltaTTL    time.Duration
+	ownBudgets  bool // AppBudgets not shared with other servers
 
 	tokenKey []byte
 	certPEM  []byte
@@ -136,6 +149,10 @@ func New(opts Options) *Server {
 		throttling:  opts.Throttling,
 		failureRate: opts.FailureRate,
 		deltaTTL:    opts.DeltaTokenTTL,
+	}
+	if s.opts.AppBudgets == nil {
+		s.opts.AppBudgets = NewAppBudgets()
+		s.ownBudgets = true
 	}
 	s.cnt.reset()
 	for i, d := range opts.Domains {
@@ -278,6 +295,7 @@ func (s *Server) SetThrottling(on bool) {
 	s.throttling = on
 	if !on {
 		s.buckets = map[string]*bucket{}
+		s.resetOwnBudgetsLocked()
 	}
 	s.mu.Unlock()
 }
@@ -302,8 +320,18 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	s.st = newStore()
 	s.buckets = map[string]*bucket{}
+	s.resetOwnBudgetsLocked()
 	s.cnt.reset()
 	s.mu.Unlock()
+}
+
+func (s *Server) resetOwnBudgetsLocked() {
+	if s.ownBudgets {
+		b := s.opts.AppBudgets
+		b.mu.Lock()
+		b.buckets = map[string]*bucket{}
+		b.mu.Unlock()
+	}
 }
 
 // newID returns a random-looking but seed-deterministic GUID. Caller holds s.mu.
@@ -328,10 +356,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/v1.0" || strings.HasPrefix(p, "/v1.0/"):
-		s.serveGraph(w, r)
+		s.serveGraph(w, r, "v1.0")
 	case p == "/beta" || strings.HasPrefix(p, "/beta/"):
-		// Only v1.0 is emulated; answering beta would hide accidental use.
-		writeRaw(w, http.StatusNotFound, "application/json", []byte(`{"error":{"code":"BadRequest","message":"graphsim emulates only /v1.0"}}`))
+		// Same paths and semantics as v1.0; Counters.BetaRequests tells
+		// tests whether a client used beta.
+		s.serveGraph(w, r, "beta")
 	case strings.HasPrefix(p, "/_sim/") || p == "/_sim":
 		s.serveControl(w, r)
 	default:

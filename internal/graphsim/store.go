@@ -32,6 +32,14 @@ type User struct {
 	BusinessPhones    []string
 	MobilePhone       string
 	PreferredLanguage string
+
+	// Properties served with $select only.
+	SignInActivity        *SignInActivity // nil: never signed in (needs AuditLog.Read.All)
+	EmployeeLeaveDateTime time.Time       // needs User-LifeCycleInfo.Read.All
+	AssignedLicenses      []AssignedLicense
+	// Extensions holds directory extension attributes
+	// (extension_<appId>_<name>) and schema extension values by name.
+	Extensions map[string]any
 	// Password is write-only on the wire; fixtures and PutUser may set it.
 	Password string
 }
@@ -254,6 +262,18 @@ func (g *groupRec) removeMember(id string, seq uint64) bool {
 
 func cloneUser(u User) User {
 	u.BusinessPhones = append([]string(nil), u.BusinessPhones...)
+	if u.SignInActivity != nil {
+		a := *u.SignInActivity
+		u.SignInActivity = &a
+	}
+	if u.AssignedLicenses != nil {
+		ls := make([]AssignedLicense, len(u.AssignedLicenses))
+		for i, l := range u.AssignedLicenses {
+			ls[i] = AssignedLicense{SkuID: l.SkuID, DisabledPlans: append([]string(nil), l.DisabledPlans...)}
+		}
+		u.AssignedLicenses = ls
+	}
+	u.Extensions = cloneExtra(u.Extensions)
 	return u
 }
 

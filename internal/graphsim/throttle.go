@@ -3,6 +3,7 @@ package graphsim
 import (
 	"math"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -31,7 +32,39 @@ const (
 	writeLimit        = 3000
 	tenantWriteWindow = 5 * time.Minute
 	tenantWriteLimit  = 18000
+	signInPer10s      = 5
+	appRUWindow       = 20 * time.Second
+	appRULimit        = 150000
+	appWriteWindow    = 5 * time.Minute
+	appWriteLimit     = 35000
 )
+
+// AppBudgets are the application-wide buckets of GRAPH.md's "app, all
+// tenants" row. RUPer20s and WritesPer5Min override the published limits
+// (tests); set them before the first request.
+type AppBudgets struct {
+	RUPer20s, WritesPer5Min int
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+// NewAppBudgets returns empty application-wide budgets.
+func NewAppBudgets() *AppBudgets { return &AppBudgets{buckets: map[string]*bucket{}} }
+
+func (a *AppBudgets) ruLimit() float64 {
+	if a.RUPer20s > 0 {
+		return float64(a.RUPer20s)
+	}
+	return appRULimit
+}
+
+func (a *AppBudgets) writeLimit() float64 {
+	if a.WritesPer5Min > 0 {
+		return float64(a.WritesPer5Min)
+	}
+	return appWriteLimit
+}
 
 // tenantSizeLocked returns S, M or L. Caller holds s.mu.
 func (s *Server) tenantSizeLocked() string {
@@ -71,12 +104,22 @@ func (s *Server) writeLimitLocked() float64 {
 	return writeLimit
 }
 
+func (s *Server) tenantWriteLimitLocked() float64 {
+	if s.opts.TenantWritesPer5Min > 0 {
+		return float64(s.opts.TenantWritesPer5Min)
+	}
+	return tenantWriteLimit
+}
+
 func (s *Server) bucketLocked(key string, limit float64, window time.Duration, now time.Time) *bucket {
-	w := window.Seconds() / s.opts.TimeScale
-	b := s.buckets[key]
+	return bucketIn(s.buckets, key, limit, window.Seconds()/s.opts.TimeScale, now)
+}
+
+func bucketIn(m map[string]*bucket, key string, limit, w float64, now time.Time) *bucket {
+	b := m[key]
 	if b == nil {
 		b = &bucket{tokens: limit, cap: limit, rate: limit / w, last: now}
-		s.buckets[key] = b
+		m[key] = b
 		return b
 	}
 	b.refill(now)
@@ -98,7 +141,7 @@ type throttleResult struct {
 // chargeLocked spends ru resource units and writes write units for an app.
 // Nothing is spent when any bucket lacks tokens: a throttled request costs
 // nothing, and Retry-After is the time until every bucket could serve it.
-func (s *Server) chargeLocked(appID string, ru, writes int, now time.Time) throttleResult {
+func (s *Server) chargeLocked(appID string, ru, writes int, signIn bool, now time.Time) throttleResult {
 	if !s.throttling {
 		return throttleResult{ok: true}
 	}
@@ -110,12 +153,31 @@ func (s *Server) chargeLocked(appID string, ru, writes int, now time.Time) throt
 	}
 	needs := []need{{s.bucketLocked("ru|"+appID, s.ruLimitLocked(), ruWindow, now), float64(ru),
 		"Tenant_Application/ReadWrite/" + appID + "/" + s.tenantID, "ResourceUnitLimitExceeded"}}
+	if signIn {
+		lim := float64(s.opts.SignInActivityPer10s)
+		if lim <= 0 {
+			lim = signInPer10s
+		}
+		needs = append(needs, need{s.bucketLocked("si|"+appID, lim, ruWindow, now), 1,
+			"Tenant_Application/ReadWrite/" + appID + "/" + s.tenantID, "ResourceUnitLimitExceeded"})
+	}
 	if writes > 0 {
 		needs = append(needs,
 			need{s.bucketLocked("w|"+appID, s.writeLimitLocked(), writeWindow, now), float64(writes),
 				"Tenant_Application/ReadWrite/" + appID + "/" + s.tenantID, "WriteLimitExceeded"},
-			need{s.bucketLocked("tw", tenantWriteLimit, tenantWriteWindow, now), float64(writes),
+			need{s.bucketLocked("tw", s.tenantWriteLimitLocked(), tenantWriteWindow, now), float64(writes),
 				"Tenant/ReadWrite/" + s.tenantID, "WriteLimitExceeded"})
+	}
+	ab := s.opts.AppBudgets
+	ab.mu.Lock()
+	defer ab.mu.Unlock()
+	scale := s.opts.TimeScale
+	appScope := "Application/ReadWrite/" + appID
+	needs = append(needs, need{bucketIn(ab.buckets, "ru|"+appID, ab.ruLimit(), appRUWindow.Seconds()/scale, now), float64(ru),
+		appScope, "ResourceUnitLimitExceeded"})
+	if writes > 0 {
+		needs = append(needs, need{bucketIn(ab.buckets, "w|"+appID, ab.writeLimit(), appWriteWindow.Seconds()/scale, now), float64(writes),
+			appScope, "WriteLimitExceeded"})
 	}
 	res := throttleResult{ok: true}
 	for _, n := range needs {

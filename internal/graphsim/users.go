@@ -2,7 +2,6 @@ package graphsim
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"sort"
@@ -77,6 +76,7 @@ var userSchema = newSchema("microsoft.graph.user", "User", []propDef{
 	{"proxyAddresses", pStrings, true},
 	{"securityIdentifier", pString, true},
 	{"showInAddressList", pBool, false},
+	{"signInActivity", pObject, true},
 	{"signInSessionsValidFromDateTime", pDate, false},
 	{"state", pString, true},
 	{"streetAddress", pString, true},
@@ -84,6 +84,22 @@ var userSchema = newSchema("microsoft.graph.user", "User", []propDef{
 	{"usageLocation", pString, true},
 	{"userPrincipalName", pString, true},
 	{"userType", pString, true},
+	// served only when one user is read (SharePoint profile); 501 in lists
+	{"aboutMe", pString, false},
+	{"birthday", pDate, false},
+	{"hireDate", pDate, false},
+	{"interests", pStrings, false},
+	{"mailboxSettings", pObject, false},
+	{"mySite", pString, false},
+	{"pastProjects", pStrings, false},
+	{"preferredName", pString, false},
+	{"responsibilities", pStrings, false},
+	{"schools", pStrings, false},
+	{"skills", pStrings, false},
+	// real, not modelled: served as null / empty
+	{"customSecurityAttributes", pObject, false},
+	{"authorizationInfo", pObject, false},
+	{"serviceProvisioningErrors", pObjects, false},
 }, []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"})
 
 // Properties Graph computes or manages itself; writing them is rejected.
@@ -95,7 +111,7 @@ var userReadOnly = map[string]bool{
 	"onPremisesDomainName": true, "onPremisesLastSyncDateTime": true, "onPremisesProvisioningErrors": true,
 	"onPremisesSamAccountName": true, "onPremisesSecurityIdentifier": true, "onPremisesSyncEnabled": true,
 	"onPremisesUserPrincipalName": true, "isResourceAccount": true, "legalAgeGroupClassification": true,
-	"proxyAddresses": true,
+	"proxyAddresses": true, "signInActivity": true,
 }
 
 // userView is what a read sees of a user (possibly a stale replica).
@@ -179,6 +195,15 @@ func (s *Server) userProp(v userView, name string) any {
 		return time.Time{}
 	case "passwordProfile":
 		return nil // write-only
+	case "signInActivity":
+		return signInJSON(u.SignInActivity)
+	case "employeeLeaveDateTime":
+		return u.EmployeeLeaveDateTime
+	case "assignedLicenses":
+		return licensesJSON(u.AssignedLicenses)
+	}
+	if sub, ok := strings.CutPrefix(name, "signInActivity/"); ok {
+		return signInField(u.SignInActivity, sub)
 	}
 	if x, ok := v.extra[name]; ok {
 		if t, ok := x.(string); ok {
@@ -263,9 +288,24 @@ func (s *Server) userJSON(v userView, sel []string, withType bool) *jobj {
 	}
 	for _, p := range props {
 		d := userSchema.prop(p)
+		if d == nil { // an extension attribute: omitted when unset
+			if x, ok := extValue(v.u.Extensions, p); ok {
+				o.add(p, x)
+			}
+			continue
+		}
 		o.add(d.name, jsonValue(d.kind, s.userProp(v, d.name)))
 	}
 	return o
+}
+
+func extValue(m map[string]any, name string) (any, bool) {
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // viewUserLocked applies replication lag: a user created within the lag
@@ -339,27 +379,25 @@ func parseListQuery(c *call, sc *schema, orderFree map[string]bool) (*listQuery,
 		}
 		lq.top = n
 	}
+	// Advanced queries need ConsistencyLevel: eventual and $count=true
+	// ($search needs only the header). Without the header, $count=true is
+	// silently ignored (no @odata.count), as Graph documents.
+	switch cs := c.q.Get("$count"); strings.ToLower(cs) {
+	case "true":
+		lq.count = c.eventual()
+	case "false", "":
+	default:
+		return nil, badRequest("BadRequest", "Invalid value for $count: '"+cs+"'.")
+	}
 	if f := c.q.Get("$filter"); f != "" {
-		fn, adv, advProp, e := parseFilter(sc, f)
+		fn, adv, advOp, e := parseFilter(sc, f)
 		if e != nil {
 			return nil, e
 		}
-		if adv && !c.eventual() {
-			return nil, badRequest("Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", advProp, sc.resource))
+		if adv && !lq.count {
+			return nil, needsAdvanced(advOp)
 		}
 		lq.filter = fn
-	}
-	if cs := c.q.Get("$count"); cs != "" {
-		switch strings.ToLower(cs) {
-		case "true":
-			if !c.eventual() {
-				return nil, badRequest("Request_BadRequest", "$count is not currently supported.")
-			}
-			lq.count = true
-		case "false":
-		default:
-			return nil, badRequest("BadRequest", "Invalid value for $count: '"+cs+"'.")
-		}
 	}
 	if sr := c.q.Get("$search"); sr != "" {
 		if !c.eventual() {
@@ -376,7 +414,7 @@ func parseListQuery(c *call, sc *schema, orderFree map[string]bool) (*listQuery,
 		if e != nil {
 			return nil, e
 		}
-		if !c.eventual() {
+		if !lq.count && !(c.eventual() && lq.search != nil) {
 			for _, x := range o {
 				if !orderFree[x.prop] || lq.filter != nil {
 					return nil, badRequest("Request_UnsupportedQuery", "Sorting not supported for current query.")
@@ -393,6 +431,12 @@ func parseListQuery(c *call, sc *schema, orderFree map[string]bool) (*listQuery,
 		lq.expand = e
 	}
 	return lq, nil
+}
+
+// needsAdvanced is Graph's answer to an operator used without the
+// advanced query parameters.
+func needsAdvanced(op string) *gerror {
+	return badRequest("Request_UnsupportedQuery", fmt.Sprintf("Operator '%s' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information", op))
 }
 
 func encodeSkip(kind string, v string) string {
@@ -515,6 +559,14 @@ func hUserList(s *Server, c *call) gresp {
 	if gerr != nil {
 		return c.errResp(gerr)
 	}
+	for _, p := range lq.sel {
+		if singleUserOnly[p] {
+			return c.errResp(&gerror{status: 501, code: "NotImplemented", msg: fmt.Sprintf("The property '%s' is supported only when retrieving a single user.", p)})
+		}
+	}
+	if signInQuery(c) {
+		lq.top = min(lq.top, signInMaxPage)
+	}
 	for _, e := range lq.expand {
 		if !strings.EqualFold(e.nav, "manager") {
 			return c.errResp(badRequest("BadRequest", fmt.Sprintf("Parsing OData Select and Expand failed: Could not find a property named '%s' on type 'microsoft.graph.user'.", e.nav)))
@@ -593,19 +645,35 @@ func (s *Server) expandManagerLocked(o *jobj, v userView, expand []expandSpec, c
 		if !strings.EqualFold(e.nav, "manager") {
 			continue
 		}
-		if v.u.ManagerID == "" {
-			continue
+		sel, _ := parseSelect(userSchema, e.select_)
+		levels := e.levels
+		switch levels {
+		case 0:
+			levels = 1
+		case -1:
+			levels = maxLevels
 		}
+		s.addManagerChainLocked(o, v, sel, levels, c)
+	}
+}
+
+// addManagerChainLocked nests up to levels managers ($levels), each as the
+// "manager" property of the one below it.
+func (s *Server) addManagerChainLocked(o *jobj, v userView, sel []string, levels int, c *call) {
+	seen := map[string]bool{v.u.ID: true}
+	for ; levels > 0 && v.u.ManagerID != ""; levels-- {
 		mr := s.st.users[strings.ToLower(v.u.ManagerID)]
-		if mr == nil {
-			continue
+		if mr == nil || seen[mr.u.ID] {
+			return
 		}
 		mv, ok := s.viewUserLocked(mr, c.now)
 		if !ok {
-			continue
+			return
 		}
-		sel, _ := parseSelect(userSchema, e.select_)
-		o.add("manager", s.userJSON(mv, sel, true))
+		seen[mr.u.ID] = true
+		mo := s.userJSON(mv, sel, true)
+		o.add("manager", mo)
+		o, v = mo, mv
 	}
 }
 
@@ -753,6 +821,17 @@ func (s *Server) applyUserProps(body map[string]any, u *User, extra map[string]a
 			continue
 		}
 		d := userSchema.prop(k)
+		if d == nil && extensionProp.MatchString(k) {
+			if u.Extensions == nil {
+				u.Extensions = map[string]any{}
+			}
+			if raw == nil {
+				delete(u.Extensions, k)
+			} else {
+				u.Extensions[k] = raw
+			}
+			continue
+		}
 		if d == nil {
 			return nil, nil, "", badRequest("Request_BadRequest", fmt.Sprintf("Property '%s' does not exist as a declared property or extension property.", k))
 		}
@@ -858,6 +937,11 @@ func (s *Server) applyUserProps(body map[string]any, u *User, extra map[string]a
 			u.PreferredLanguage = str
 		case "userPrincipalName":
 			u.UserPrincipalName = str
+		case "employeeLeaveDateTime":
+			u.EmployeeLeaveDateTime = time.Time{}
+			if str != "" {
+				u.EmployeeLeaveDateTime, _ = time.Parse(time.RFC3339, str)
+			}
 		case "businessPhones":
 			u.BusinessPhones = nil
 			if arr, ok := raw.([]any); ok {
@@ -1003,22 +1087,6 @@ func sidFor(id string) string {
 		parts[i] = strconv.FormatUint(uint64(n), 10)
 	}
 	return "S-1-12-1-" + strings.Join(parts, "-")
-}
-
-func patchPerms(c *call) [][]string {
-	var body map[string]any
-	if json.Unmarshal(c.body, &body) == nil {
-		onlyEnabled := len(body) > 0
-		for k := range body {
-			if k != "accountEnabled" && !strings.HasPrefix(k, "@odata.") {
-				onlyEnabled = false
-			}
-		}
-		if onlyEnabled {
-			return permEnable
-		}
-	}
-	return permWriteUser
 }
 
 // snapshotLocked records the pre-change state for replication lag.
