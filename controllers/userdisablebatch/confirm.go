@@ -118,13 +118,13 @@ func (ru *run) lostWrite(i int) {
 	ru.m.confirm[i] = &confirmation{after: now.Add(ru.r.replicationLag()), backoff: backoff{next: now}}
 }
 
-// confirmRead settles a row under confirmation with a successful read. It
-// reports whether the row is settled; a read showing the account enabled
-// before the lag window ended is not (see confirmation.after).
-func (ru *run) confirmRead(i int, enabled *bool) (settled bool) {
+// confirmRead handles a successful read of a row under confirmation. It
+// reports whether the row is to be classified as a fresh read (the write
+// did not happen); a disabled account settles the row as Disabled, and a
+// read showing it enabled before the lag window ended waits for another.
+func (ru *run) confirmRead(i int, enabled *bool) (classify bool) {
 	c := ru.m.confirm[i]
 	row := &ru.b.Status.Users[i]
-	now := ru.r.now()
 	if enabled != nil && !*enabled {
 		msg := "write answer lost; found disabled, not sent again"
 		if c.resumed {
@@ -132,9 +132,9 @@ func (ru *run) confirmRead(i int, enabled *bool) (settled bool) {
 		}
 		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, Outcome: v1alpha1.OutcomeDisabled, Message: msg}
 		delete(ru.m.confirm, i)
-		return true
+		return false
 	}
-	if now.Before(c.after) {
+	if ru.r.now().Before(c.after) {
 		// Possibly a replica that has not seen the write yet.
 		c.next, c.attempts = c.after, 0
 		return false
