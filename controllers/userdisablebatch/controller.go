@@ -105,14 +105,16 @@ type Reconciler struct {
 	// Now is injectable for tests.
 	Now func() time.Time
 
+	// ReplicationLag is how long a read after a write may still be stale
+	// (default DefaultReplicationLag): a row whose PATCH answer was lost is
+	// written again only if a read this long after the write shows it
+	// enabled.
+	ReplicationLag time.Duration
+
 	mu sync.Mutex
-	// clean maps a batch to the resourceVersion of its last checkpoint,
-	// present only when every write this process sent for the batch is
-	// recorded in that checkpoint. Anything else (a new process, a failed
-	// checkpoint, a write whose answer was lost) makes the next reconcile
-	// read the batch from the API server and re-read the users it may have
-	// disabled.
-	clean map[types.UID]string
+	// memos holds, per batch, the rows this process may have written
+	// without a record and the rows backing off (see memo).
+	memos map[types.UID]*memo
 }
 
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches,verbs=get;list;watch
@@ -129,8 +131,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if finished(b.Status.Phase) {
 		return ctrl.Result{}, nil
 	}
-	lastRV, clean := r.takeClean(b.UID)
-	if !clean || lastRV != b.ResourceVersion {
+	m := r.takeMemo(b.UID)
+	if m == nil || m.rv != b.ResourceVersion {
 		fresh, err := r.freshBatch(ctx, req.NamespacedName)
 		if err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -139,9 +141,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if finished(b.Status.Phase) {
 			return ctrl.Result{}, nil
 		}
+		if m != nil && m.rv != b.ResourceVersion {
+			// Not this process's last checkpoint: start from the stored status.
+			m = nil
+		}
 	}
 
-	ru := r.newRun(ctx, b, clean)
+	ru := r.newRun(ctx, b, m)
 	err := r.summarize(b, ru.execute(ctx))
 
 	// The last checkpoint must land even when the manager is stopping: it
@@ -152,8 +158,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// A batch deleted mid-run has nothing left to record.
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("checkpointing status: %w", perr))
 	}
-	if ru.clean() && !finished(b.Status.Phase) {
-		r.markClean(b.UID, b.ResourceVersion)
+	if !finished(b.Status.Phase) {
+		ru.m.rv = b.ResourceVersion
+		r.keepMemo(b.UID, ru.m)
 	}
 	return ctrlkit.Result(err, 0)
 }
@@ -171,23 +178,6 @@ func (r *Reconciler) freshBatch(ctx context.Context, key types.NamespacedName) (
 		return nil, err
 	}
 	return b, nil
-}
-
-func (r *Reconciler) takeClean(uid types.UID) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rv, ok := r.clean[uid]
-	delete(r.clean, uid)
-	return rv, ok
-}
-
-func (r *Reconciler) markClean(uid types.UID, rv string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.clean == nil {
-		r.clean = map[types.UID]string{}
-	}
-	r.clean[uid] = rv
 }
 
 // summarize sets phase, conditions and the completion event from the run's

@@ -70,7 +70,9 @@ func ownedBy(owner string) predicate.Predicate {
 // operator would be: a new cache, the Graph client registry (and budget) of
 // res, and a reconciler with no memory, handling only batches labelled owner.
 // The returned stop function cancels it and waits until it has stopped.
-func startManager(t *testing.T, owner string, res *connection.Resolver) (stop func()) {
+// The emulator has no replication lag unless a test sets one, so the
+// reconciler waits out almost none; configure may change that.
+func startManager(t *testing.T, owner string, res *connection.Resolver, configure ...func(*userdisablebatch.Reconciler)) (stop func()) {
 	t.Helper()
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
@@ -81,10 +83,14 @@ func startManager(t *testing.T, owner string, res *connection.Resolver) (stop fu
 	if err != nil {
 		t.Fatalf("building manager: %v", err)
 	}
-	if err := (&userdisablebatch.Reconciler{
+	rec := &userdisablebatch.Reconciler{
 		Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
-		Name: "userdisablebatch-" + owner, Filter: ownedBy(owner),
-	}).SetupWithManager(mgr); err != nil {
+		Name: "userdisablebatch-" + owner, Filter: ownedBy(owner), ReplicationLag: time.Millisecond,
+	}
+	for _, c := range configure {
+		c(rec)
+	}
+	if err := rec.SetupWithManager(mgr); err != nil {
 		t.Fatalf("registering reconciler: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
