@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -32,21 +31,6 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
-
-// startTLS starts a server and returns an http.Client trusting its CA.
-func startTLS(t *testing.T, opts Options) (*Server, *http.Client) {
-	t.Helper()
-	s := New(opts)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(s.CACertPEM()) {
-		t.Fatal("bad CA PEM")
-	}
-	return s, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
-}
 
 func clientOptions(s *Server, hc *http.Client) azcore.ClientOptions {
 	return azcore.ClientOptions{
