@@ -55,6 +55,7 @@ type call struct {
 	tmpl        string
 	writtenUser string // set by handlers that change a user, for UserWrites
 	created     bool   // POST /users succeeded
+	disabled    bool   // a PATCH set accountEnabled false, for UserDisables
 }
 
 func (c *call) graphBase() string { return c.base + "/v1.0" }
@@ -609,6 +610,9 @@ func (s *Server) runHandler(rt route, c *call) gresp {
 		s.mu.Lock()
 		if c.writtenUser != "" {
 			s.cnt.userWrites[c.writtenUser]++
+			if c.disabled {
+				s.cnt.userDisables[c.writtenUser]++
+			}
 		}
 		if c.created {
 			s.cnt.posts++
