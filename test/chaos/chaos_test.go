@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/hex"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ func TestQuickKeepsExplicitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.users != 40 || c.batchUsers != 200 || c.chaos != 50*time.Second || c.seed != 9 {
+	if c.users != 40 || c.batchUsers != 200 || c.chaos != 45*time.Second || c.seed != 9 {
 		t.Fatalf("quick config: %+v", c)
 	}
 }
@@ -74,5 +76,19 @@ func TestRowMatches(t *testing.T) {
 	set("1", "on@x", true) // re-enabled after the batch disabled it
 	if ok, _, _ := rowMatches(v1alpha1.BatchUserResult{User: "on@x", ID: "1", Outcome: v1alpha1.OutcomeDisabled}, f, r); ok {
 		t.Error("a Disabled row of an enabled user matched")
+	}
+}
+
+// A password inside a protobuf body that client-go logged as a hex dump
+// (split over dump lines, then JSON-escaped into a log line) is found.
+func TestHexDumpsFindSplitValues(t *testing.T) {
+	pw := canary(1, "password", 3)
+	body := append([]byte("k8s\x00\n\x0c\n\x02v1\x12\x06Secret password\x12"), pw...)
+	logLine := strings.ReplaceAll(hex.Dump(body), "\n", `\n`)
+	if strings.Contains(logLine, pw) {
+		t.Fatal("test needs the value split by the dump")
+	}
+	if !strings.Contains(string(hexDumps(`{"body":"`+logLine+`"}`)), pw) {
+		t.Fatalf("not found in %s", logLine)
 	}
 }

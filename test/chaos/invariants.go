@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -300,50 +299,6 @@ func (r *runner) takeoverRow(ctx context.Context) row {
 		got = strings.Join(changes, "; ")
 	}
 	return row{name: "Unrelated ConfigMap untouched by a GroupSync export naming it", got: got, want: "untouched", ok: len(changes) == 0}
-}
-
-// canaryRow looks for every secret value (client secret, user-supplied and
-// generated passwords) in the manager's logs, in events, in every
-// resource's status and in ConfigMaps.
-func (r *runner) canaryRow(ctx context.Context) row {
-	canaries := map[string]string{r.sim.clientSecret: "client secret"}
-	for _, p := range r.plan.passwords {
-		canaries[p] = "supplied password"
-	}
-	generated := 0
-	var secrets corev1.SecretList
-	if err := r.cl.kube.List(ctx, &secrets, client.InNamespace(namespace)); err == nil {
-		for _, s := range secrets.Items {
-			if pw := string(s.Data["password"]); strings.HasSuffix(s.Name, "-initial-password") && pw != "" {
-				canaries[pw] = "generated password"
-				generated++
-			}
-		}
-	}
-	texts := map[string]string{"manager logs": r.sup.logs()}
-	texts["events"] = r.dump(ctx, &eventsv1.EventList{}, &corev1.EventList{})
-	texts["status"] = r.statuses(ctx)
-	texts["ConfigMaps"] = r.dump(ctx, &corev1.ConfigMapList{})
-	var found []string
-	total := 0
-	for _, where := range slices.Sorted(maps.Keys(texts)) {
-		kinds := map[string]int{}
-		for c, kind := range canaries {
-			if strings.Contains(texts[where], c) {
-				kinds[kind]++
-				total++
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(kinds)) {
-			found = append(found, fmt.Sprintf("%s: %d %s", where, kinds[k], k))
-		}
-	}
-	got := fmt.Sprintf("%d found", total)
-	if len(found) > 0 {
-		got += " (" + strings.Join(found, ", ") + ")"
-	}
-	got += fmt.Sprintf(" among 1 client secret, %d supplied and %d generated passwords", len(r.plan.passwords), generated)
-	return row{name: "Secret canaries in logs, events, status, ConfigMaps", got: got, want: "0", ok: total == 0}
 }
 
 // dump is the JSON of every object of the given lists, all namespaces.

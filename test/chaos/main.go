@@ -34,6 +34,7 @@ type config struct {
 	managerKills              int
 	apiserverKills            int
 	apiserverOutage           time.Duration
+	minGap                    time.Duration
 	chaos, low, convergeLimit time.Duration
 	settle                    time.Duration
 	concurrency               int
@@ -63,6 +64,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.managerKills, "kills", 2, "kill -9 of the manager during the chaos phase")
 	fs.IntVar(&c.apiserverKills, "apiserver-kills", 1, "kill -9 + restart of kube-apiserver during the chaos phase")
 	fs.DurationVar(&c.apiserverOutage, "apiserver-outage", 20*time.Second, "how long kube-apiserver stays down")
+	fs.DurationVar(&c.minGap, "min-gap", 20*time.Second, "least time between the end of one kill and the next (a new manager needs ~15 s to take over the leader lease)")
 	fs.DurationVar(&c.chaos, "chaos", 150*time.Second, "length of the phase at -fault-rate")
 	fs.DurationVar(&c.low, "low", 120*time.Second, "length of the phase at -low-fault-rate")
 	fs.DurationVar(&c.convergeLimit, "converge-timeout", 180*time.Second, "how long to wait for convergence after faults stop")
@@ -79,9 +81,10 @@ func parseFlags(args []string) (config, error) {
 		quick := map[string]func(){
 			"users": func() { c.users = 60 }, "batch": func() { c.batchUsers = 200 }, "group": func() { c.groupMembers = 150 },
 			"protected": func() { c.protected = 3 }, "overlap": func() { c.overlap = 1 },
-			"apiserver-outage": func() { c.apiserverOutage = 15 * time.Second },
-			"chaos":            func() { c.chaos = 50 * time.Second }, "low": func() { c.low = 25 * time.Second },
-			"converge-timeout": func() { c.convergeLimit = 45 * time.Second }, "settle": func() { c.settle = 12 * time.Second },
+			"apiserver-outage": func() { c.apiserverOutage = 10 * time.Second },
+			"chaos":            func() { c.chaos = 45 * time.Second }, "low": func() { c.low = 20 * time.Second },
+			"min-gap":          func() { c.minGap = 15 * time.Second },
+			"converge-timeout": func() { c.convergeLimit = 40 * time.Second }, "settle": func() { c.settle = 10 * time.Second },
 		}
 		for name, f := range quick {
 			if !set[name] {

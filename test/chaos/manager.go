@@ -106,6 +106,9 @@ func (s *supervisor) loop() {
 		} else if strings.Contains(p.Output(), "leader election lost") {
 			why = "exited: leader election lost"
 		}
+		if !strings.Contains(p.Output(), "Successfully acquired lease") {
+			why += " (never became leader)"
+		}
 		s.exits = append(s.exits, fmt.Sprintf("manager #%d after %s: %s", n, time.Since(began).Round(time.Second), why))
 		stopping := s.stopping
 		s.mu.Unlock()

@@ -92,8 +92,8 @@ func (r *runner) infoRows(f *facts) []row {
 	return []row{
 		{name: "Chaos done", got: fmt.Sprintf("%d manager kill -9, %d kube-apiserver kill -9 + restart (%s); manager started %d times",
 			r.cfg.managerKills, r.cfg.apiserverKills, api, starts), info: true, ok: r.apiserverErr == nil},
-		{name: "Graph traffic", got: fmt.Sprintf("%d requests, %d writes, %d answered 503, %d answered 504, %d throttled (429)",
-			c.Requests, c.Writes, c.ByStatus["503"], c.ByStatus["504"], c.Throttled), info: true, ok: true},
+		{name: "Graph traffic", got: fmt.Sprintf("%d HTTP requests + %d $batch items; %d writes applied; %d answered 503, %d answered 504, %d throttled (429)",
+			c.Requests, c.BatchItems, c.Writes, c.ByStatus["503"], c.ByStatus["504"], c.Throttled), info: true, ok: true},
 		{name: "Phases", got: fmt.Sprintf("setup %s, %.0f %% faults %s, %.0f %% faults %s, then none",
 			r.faultsStart.Sub(r.start).Round(time.Second), 100*r.cfg.faultRate, r.lowStart.Sub(r.faultsStart).Round(time.Second),
 			100*r.cfg.lowFaultRate, r.faultsStop.Sub(r.lowStart).Round(time.Second)), info: true, ok: true},

@@ -181,11 +181,15 @@ func (r *runner) phases() {
 	for _, ev := range evs {
 		logf("scheduled: %s kill at +%s", ev.kind, ev.at.Round(time.Second))
 	}
+	// A kill right after the previous one would only hit a manager still
+	// waiting for the leader lease; the schedule keeps a gap after each.
+	lastEnd := r.faultsStart
 	for _, ev := range evs {
-		r.watch(r.faultsStart.Add(ev.at), false)
+		r.watch(latest(r.faultsStart.Add(ev.at), lastEnd.Add(r.cfg.minGap)), false)
 		r.act(ev)
+		lastEnd = time.Now()
 	}
-	r.watch(r.faultsStart.Add(r.cfg.chaos), false)
+	r.watch(latest(r.faultsStart.Add(r.cfg.chaos), lastEnd.Add(r.cfg.minGap)), false)
 
 	r.setFaults(r.cfg.lowFaultRate)
 	r.lowStart = time.Now()
@@ -268,4 +272,11 @@ func (r *runner) teardown() {
 		r.cl.stop()
 		r.cl = nil
 	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

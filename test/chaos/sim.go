@@ -51,6 +51,7 @@ type simGroup struct {
 // simCounters is the part of /_sim/counters the invariants use.
 type simCounters struct {
 	Requests     int64            `json:"requests"`
+	BatchItems   int64            `json:"batchItems"`
 	ByEndpoint   map[string]int64 `json:"byEndpoint"`
 	ByStatus     map[string]int64 `json:"byStatus"`
 	Writes       int64            `json:"writes"`
