@@ -78,6 +78,21 @@ bench: envtest ## Full performance table (bench/results.md).
 bench-quick: envtest ## Small benchmark run (CI smoke test).
 	go run $(SDK_TAGS) ./test/bench -quick -out bench/results.md
 
+# The chaos suite runs the manager and graphsim binaries as processes under
+# injected Graph faults, manager kill -9s and a kube-apiserver restart, then
+# checks invariants (test/chaos/out/results.md); it exits non-zero when one
+# fails. It is a main package, so `make test` never runs it. Flags: CHAOS_FLAGS
+# (e.g. CHAOS_FLAGS="-seed 7 -fault-rate 0.05").
+CHAOS_FLAGS ?=
+
+.PHONY: chaos
+chaos: envtest ## Full chaos scenario (~10 min on 2 cores): 300 users, 1,000-user batch, GroupSync of 800.
+	go run ./test/chaos $(CHAOS_FLAGS)
+
+.PHONY: chaos-quick
+chaos-quick: envtest ## Scaled-down chaos scenario (~3 min), same invariants.
+	go run ./test/chaos -quick $(CHAOS_FLAGS)
+
 $(CONTROLLER_GEN): hack/tools/go.mod
 	cd hack/tools && go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
 

@@ -42,7 +42,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, map[string]any{"requests": c.Requests, "betaRequests": c.BetaRequests, "batchItems": c.BatchItems, "byEndpoint": c.ByEndpoint,
 			"byStatus": bs, "resourceUnits": c.ResourceUnits, "writes": c.Writes, "throttled": c.Throttled,
-			"userWrites": c.UserWrites, "posts": c.Posts, "tokenRequests": c.TokenRequests, "dropped": c.Dropped, "mailsSent": c.MailsSent})
+			"userWrites": c.UserWrites, "userDisables": c.UserDisables, "posts": c.Posts, "tokenRequests": c.TokenRequests, "dropped": c.Dropped, "mailsSent": c.MailsSent})
 	case p == "/counters/reset" && r.Method == http.MethodPost:
 		s.ResetCounters()
 		w.WriteHeader(204)

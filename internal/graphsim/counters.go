@@ -24,6 +24,10 @@ type Counters struct {
 	// UserWrites counts successful writes per user id (PATCH, DELETE,
 	// manager changes, revokeSignInSessions, creates).
 	UserWrites map[string]int64
+	// UserDisables counts, per user id, the successful PATCHes that set
+	// accountEnabled to false (a batch promises one per user, so a second
+	// one is a write repeated after a lost answer).
+	UserDisables map[string]int64
 	// Posts counts successful POST /users creates.
 	Posts int64
 	// TokenRequests counts calls to the token endpoint (not in Requests).
@@ -39,10 +43,11 @@ type counterState struct {
 	byEndpoint                                                                                      map[string]int64
 	byStatus                                                                                        map[int]int64
 	userWrites                                                                                      map[string]int64
+	userDisables                                                                                    map[string]int64
 }
 
 func (c *counterState) reset() {
-	*c = counterState{byEndpoint: map[string]int64{}, byStatus: map[int]int64{}, userWrites: map[string]int64{}}
+	*c = counterState{byEndpoint: map[string]int64{}, byStatus: map[int]int64{}, userWrites: map[string]int64{}, userDisables: map[string]int64{}}
 }
 
 func (s *Server) count(tmpl string, status int, inBatch bool) {
@@ -63,7 +68,7 @@ func (s *Server) Counters() Counters {
 		Requests: s.cnt.requests, BetaRequests: s.cnt.betaRequests, BatchItems: s.cnt.batchItems, ResourceUnits: s.cnt.ru, Writes: s.cnt.writes,
 		Throttled: s.cnt.throttled, Posts: s.cnt.posts, TokenRequests: s.cnt.tokenRequests, Dropped: s.cnt.dropped,
 		MailsSent:  s.cnt.mails,
-		ByEndpoint: map[string]int64{}, ByStatus: map[int]int64{}, UserWrites: map[string]int64{},
+		ByEndpoint: map[string]int64{}, ByStatus: map[int]int64{}, UserWrites: map[string]int64{}, UserDisables: map[string]int64{},
 	}
 	for k, v := range s.cnt.byEndpoint {
 		c.ByEndpoint[k] = v
@@ -73,6 +78,9 @@ func (s *Server) Counters() Counters {
 	}
 	for k, v := range s.cnt.userWrites {
 		c.UserWrites[k] = v
+	}
+	for k, v := range s.cnt.userDisables {
+		c.UserDisables[k] = v
 	}
 	return c
 }

@@ -56,6 +56,7 @@ type call struct {
 	tmpl        string
 	writtenUser string // set by handlers that change a user, for UserWrites
 	created     bool   // POST /users succeeded
+	disabled    bool   // a PATCH set accountEnabled false, for UserDisables
 }
 
 func (c *call) graphBase() string {
@@ -608,6 +609,9 @@ func (s *Server) runHandler(rt route, c *call) gresp {
 		s.mu.Lock()
 		if c.writtenUser != "" {
 			s.cnt.userWrites[c.writtenUser]++
+			if c.disabled {
+				s.cnt.userDisables[c.writtenUser]++
+			}
 		}
 		if c.created {
 			s.cnt.posts++

@@ -1148,6 +1148,7 @@ func hUserPatch(s *Server, c *call) gresp {
 	r.extra = extra
 	s.st.touchUser(r)
 	c.writtenUser = r.u.ID
+	c.disabled = body["accountEnabled"] == false
 	return noContent()
 }
 

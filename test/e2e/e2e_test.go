@@ -6,12 +6,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/directory-operator/directory-operator/internal/testenv"
+	"github.com/directory-operator/directory-operator/internal/testenv/proc"
 )
 
 const (
@@ -81,7 +80,7 @@ func deployed(t *testing.T, overlay, ns string, managerArgs ...string) {
 
 	sim := startProcess(t, filepath.Join(bin, "graphsim"), nil, "--addr", "127.0.0.1:0", "--generate-users", "50",
 		"--group-members", "10", "--cert-dir", tmp, "--client-id", clientID, "--client-secret", clientSecret)
-	vars := readVars(t, sim.stdout, "GRAPHSIM_STARTUP")
+	vars := readVars(t, sim, "GRAPHSIM_STARTUP")
 	url, caFile, tenant := vars["GRAPHSIM_URL"], vars["GRAPHSIM_CA_FILE"], vars["GRAPHSIM_TENANT_ID"]
 
 	metricsAddr := freeAddr(t)
@@ -147,100 +146,54 @@ spec:
 
 func kubeconfigFor(t *testing.T, env *envtest.Environment, dir, name string, groups ...string) string {
 	t.Helper()
-	u, err := env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	path, err := proc.Kubeconfig(env, dir, name, groups...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, strings.NewReplacer(":", "_").Replace(name)+".kubeconfig")
-	writeFile(t, path, string(b))
 	return path
 }
 
 func buildBinaries(t *testing.T, root, dir string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "bin")
-	cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/manager", "./cmd/graphsim")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building binaries: %v\n%s", err, out)
+	bin, err := proc.Build(root, dir, "./cmd/manager", "./cmd/graphsim")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
 
-type process struct {
-	cmd    *exec.Cmd
-	stdout io.Reader
-	log    *lockedBuffer
-	done   chan struct{}
-}
+type process struct{ *proc.Process }
 
 func startProcess(t *testing.T, path string, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	pr, pw := io.Pipe()
-	p := &process{cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stdout = io.MultiWriter(pw, p.log)
-	cmd.Stderr = p.log
-	p.stdout = pr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
+	p, err := proc.Start(path, env, nil, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { _ = cmd.Wait(); _ = pw.Close(); close(p.done) }()
-	// Keep draining stdout after readVars so the process never blocks on a full pipe.
-	t.Cleanup(p.stop)
-	return p
+	t.Cleanup(p.Stop)
+	return &process{p}
 }
 
-func (p *process) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *process) output() string { return p.log.String() }
+func (p *process) stop()          { p.Stop() }
+func (p *process) output() string { return p.Output() }
 
 // readVars reads KEY=VALUE lines until the line starting with last.
-func readVars(t *testing.T, r io.Reader, last string) map[string]string {
+func readVars(t *testing.T, p *process, last string) map[string]string {
 	t.Helper()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(r)
-	deadline := time.AfterFunc(30*time.Second, func() { t.Error("graphsim did not print its settings in 30s") })
-	defer deadline.Stop()
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			vars[k] = v
-			if k == last {
-				go func() { _, _ = io.Copy(io.Discard, r) }()
-				return vars
-			}
-		}
+	vars, err := proc.ReadVars(p.Stdout, last, 30*time.Second)
+	if err != nil {
+		t.Fatalf("graphsim settings: %v", err)
 	}
-	t.Fatalf("graphsim exited before printing %s", last)
-	return nil
+	return vars
 }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := proc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 func httpGet(t *testing.T, url string) string {
