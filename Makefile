@@ -66,6 +66,10 @@ build: ## Build the manager and the emulator.
 
 ##@ Run
 
+.PHONY: run
+run: ## Run the manager against the current kubeconfig (apply config/crd first). ARGS=... adds flags.
+	go run ./cmd/manager --metrics-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 $(ARGS)
+
 .PHONY: demo
 demo: envtest build ## Local control plane + Graph emulator + operator + samples, then kubectl get.
 	go run ./hack/demo
@@ -77,6 +81,41 @@ bench: envtest ## Full performance table (bench/results.md).
 .PHONY: bench-quick
 bench-quick: envtest ## Small benchmark run (CI smoke test).
 	go run $(SDK_TAGS) ./test/bench -quick -out bench/results.md
+
+##@ Image
+
+# The image reference. Its default is the one config/manager/kustomization.yaml
+# deploys; the chart's values.yaml names the same (test/chart checks it).
+IMG       ?= $(shell awk '/newName:/{n=$$2} /newTag:/{t=$$2} END{print n":"t}' config/manager/kustomization.yaml)
+VERSION   ?= $(lastword $(subst :, ,$(IMG)))
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE    ?= https://github.com/directory-operator/directory-operator
+# Comma-separated; several platforms give a multi-platform OCI index.
+PLATFORMS ?= linux/$(shell go env GOARCH)
+# Fixed creation time (the commit's), so the same source gives the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_TOOL := $(BIN)/image-builder
+comma := ,
+
+.PHONY: image
+image: $(IMAGE_TOOL) ## OCI image of the manager without a container daemon: bin/image/oci (layout), bin/image/image.tar.
+	rm -rf $(BIN)/image && mkdir -p $(BIN)/image
+	args=(); for p in $(subst $(comma), ,$(PLATFORMS)); do \
+		out=$(BIN)/image/manager-$${p//\//-}; \
+		CGO_ENABLED=0 GOOS=$${p%%/*} GOARCH=$${p#*/} go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $$out ./cmd/manager; \
+		args+=("$$p=$$out"); done; \
+	$(IMAGE_TOOL) build -out $(BIN)/image -tag $(IMG) -version $(VERSION) -revision $(REVISION) -source $(SOURCE) -created $(SOURCE_DATE_EPOCH) "$${args[@]}"
+
+.PHONY: image-push
+image-push: image ## Push the image to IMG (credentials from docker/podman login).
+	$(IMAGE_TOOL) push -layout $(BIN)/image/oci $(IMG)
+
+.PHONY: test-image
+test-image: image ## Check the built image: config, no shell, the binary runs (CI).
+	cd hack/tools && IMAGE_LAYOUT=$(BIN)/image/oci go test -count=1 ./image
+
+$(IMAGE_TOOL): hack/tools/go.mod $(wildcard hack/tools/image/*.go)
+	cd hack/tools && go build -o $(IMAGE_TOOL) ./image
 
 $(CONTROLLER_GEN): hack/tools/go.mod
 	cd hack/tools && go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen

@@ -18,11 +18,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	// The image has no base layer and so no CA bundle: these roots are used
+	// when the system has none, so Graph and the token endpoint verify.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/controllers"
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/statusmetrics"
 )
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
 
 func main() {
 	var (
@@ -104,10 +112,11 @@ func main() {
 		log.Error(err, "Unable to set up controllers")
 		os.Exit(1)
 	}
+	must(statusmetrics.Setup(mgr.GetClient()))
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 
-	log.Info("Starting manager", "watchNamespaces", watchNamespaces, "labelSelector", labelSelector)
+	log.Info("Starting manager", "version", version, "watchNamespaces", watchNamespaces, "labelSelector", labelSelector)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with error")
 		os.Exit(1)
