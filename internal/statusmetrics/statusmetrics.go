@@ -132,6 +132,9 @@ func collectBatch(ch chan<- prometheus.Metric, b *v1alpha1.UserDisableBatch) {
 	}
 	ch <- prometheus.MustNewConstMetric(batchPhaseDesc, prometheus.GaugeValue, 1, b.Namespace, b.Name, string(phase))
 	c := b.Status.Counts
+	if c == nil {
+		return
+	}
 	for outcome, v := range map[string]int32{"total": c.Total, "disabled": c.Disabled, "alreadyDisabled": c.AlreadyDisabled,
 		"notFound": c.NotFound, "protected": c.Protected, "failed": c.Failed, "queried": c.Queried} {
 		ch <- prometheus.MustNewConstMetric(batchUsersDesc, prometheus.GaugeValue, float64(v), b.Namespace, b.Name, outcome)
