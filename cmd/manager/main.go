@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	// The image has no base layer and so no CA bundle: these roots are used
@@ -102,9 +103,10 @@ func main() {
 		log.Error(err, "Unable to create manager")
 		os.Exit(1)
 	}
+	registry := graph.NewRegistry()
 	resolver := &connection.Resolver{
 		Kube:      mgr.GetClient(),
-		Registry:  graph.NewRegistry(),
+		Registry:  registry,
 		TimeScale: timeScale,
 		Deletions: connection.NewDeletionLimiter(mgr.GetClient()),
 	}
@@ -113,6 +115,7 @@ func main() {
 		os.Exit(1)
 	}
 	must(statusmetrics.Setup(mgr.GetClient()))
+	must(metrics.Registry.Register(registry.Collector()))
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/directory-operator/directory-operator/controllers"
 	"github.com/directory-operator/directory-operator/internal/connection"
@@ -32,7 +33,10 @@ func apiServer(t *testing.T) *testenv.Env {
 			if err := controllers.Setup(mgr, res, controllers.Options{Concurrency: 2}); err != nil {
 				return err
 			}
-			return statusmetrics.Setup(mgr.GetClient())
+			if err := statusmetrics.Setup(mgr.GetClient()); err != nil {
+				return err
+			}
+			return metrics.Registry.Register(res.Registry.Collector())
 		}})
 	})
 	if envErr != nil {
