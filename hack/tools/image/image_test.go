@@ -20,10 +20,7 @@ import (
 // manager: its config, that it holds no shell, and that the binary in its
 // layer runs.
 func TestImage(t *testing.T) {
-	dir := os.Getenv("IMAGE_LAYOUT")
-	if dir == "" {
-		dir = buildForTest(t)
-	}
+	dir := layoutForTest(t)
 	idx, err := ReadLayout(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +122,15 @@ func runHelp(t *testing.T, bin []byte) {
 			t.Errorf("--help does not list %s:\n%s", flag, out)
 		}
 	}
+}
+
+// layoutForTest is the layout `make image` wrote (IMAGE_LAYOUT) or else a
+// fresh one.
+func layoutForTest(t *testing.T) string {
+	if dir := os.Getenv("IMAGE_LAYOUT"); dir != "" {
+		return dir
+	}
+	return buildForTest(t)
 }
 
 // buildForTest builds the manager statically and an image from it, as
