@@ -23,6 +23,14 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy functions.
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=false paths="./api/...;./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(MAKE) --no-print-directory chart-files
+
+CHART := charts/directory-operator
+
+.PHONY: chart-files
+chart-files: ## Copy the CRDs and RBAC rules from config/ into the Helm chart.
+	rm -f $(CHART)/files/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/files/crds/
+	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml $(CHART)/files/rbac/
 
 .PHONY: fmt
 fmt: ## gofmt the tree.
@@ -48,8 +56,8 @@ conformance-sdk: ## The emulator driven by the official msgraph-sdk-go (CI).
 
 .PHONY: check-generated
 check-generated: generate manifests ## Fail when generated files are stale (CI).
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
-		echo "generated files are stale; run 'make generate manifests' and commit:"; git status --porcelain -- api config; git diff --stat -- api config; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config $(CHART))" ]; then \
+		echo "generated files are stale; run 'make generate manifests' and commit:"; git status --porcelain -- api config $(CHART); git diff --stat -- api config $(CHART); exit 1; fi
 
 .PHONY: envtest
 envtest: ## Build kube-apiserver, etcd and kubectl into bin/k8s (cached).
@@ -59,12 +67,22 @@ envtest: ## Build kube-apiserver, etcd and kubectl into bin/k8s (cached).
 test: envtest vet ## Run all tests against a real kube-apiserver + etcd and the Graph emulator.
 	go test $(GO_TEST_FLAGS) ./...
 
+# test/chart is its own module so that Helm's SDK and the Prometheus server
+# packages never enter the operator's module.
+.PHONY: test-chart
+test-chart: envtest ## Helm chart (lint, render, server-side dry run), alert rules and dashboard.
+	cd test/chart && go vet ./... && go test $(GO_TEST_FLAGS) -count=1 ./...
+
 .PHONY: build
 build: ## Build the manager and the emulator.
 	go build -o $(BIN)/manager ./cmd/manager
 	go build -o $(BIN)/graphsim ./cmd/graphsim
 
 ##@ Run
+
+.PHONY: run
+run: ## Run the manager against the current kubeconfig (apply config/crd first). ARGS=... adds flags.
+	go run ./cmd/manager --metrics-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 $(ARGS)
 
 .PHONY: demo
 demo: envtest build ## Local control plane + Graph emulator + operator + samples, then kubectl get.
@@ -92,6 +110,41 @@ chaos: envtest ## Full chaos scenario (~10 min on 2 cores): 300 users, 1,000-use
 .PHONY: chaos-quick
 chaos-quick: envtest ## Scaled-down chaos scenario (~3 min), same invariants.
 	go run ./test/chaos -quick $(CHAOS_FLAGS)
+
+##@ Image
+
+# The image reference. Its default is the one config/manager/kustomization.yaml
+# deploys; the chart's values.yaml names the same (test/chart checks it).
+IMG       ?= $(shell awk '/newName:/{n=$$2} /newTag:/{t=$$2} END{print n":"t}' config/manager/kustomization.yaml)
+VERSION   ?= $(lastword $(subst :, ,$(IMG)))
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE    ?= https://github.com/directory-operator/directory-operator
+# Comma-separated; several platforms give a multi-platform OCI index.
+PLATFORMS ?= linux/$(shell go env GOARCH)
+# Fixed creation time (the commit's), so the same source gives the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_TOOL := $(BIN)/image-builder
+comma := ,
+
+.PHONY: image
+image: $(IMAGE_TOOL) ## OCI image of the manager without a container daemon: bin/image/oci (layout), bin/image/image.tar.
+	rm -rf $(BIN)/image && mkdir -p $(BIN)/image
+	args=(); for p in $(subst $(comma), ,$(PLATFORMS)); do \
+		out=$(BIN)/image/manager-$${p//\//-}; \
+		CGO_ENABLED=0 GOOS=$${p%%/*} GOARCH=$${p#*/} go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $$out ./cmd/manager; \
+		args+=("$$p=$$out"); done; \
+	$(IMAGE_TOOL) build -out $(BIN)/image -tag $(IMG) -version $(VERSION) -revision $(REVISION) -source $(SOURCE) -created $(SOURCE_DATE_EPOCH) "$${args[@]}"
+
+.PHONY: image-push
+image-push: image ## Push the image to IMG (credentials from docker/podman login).
+	$(IMAGE_TOOL) push -layout $(BIN)/image/oci $(IMG)
+
+.PHONY: test-image
+test-image: image ## Check the built image: config, no shell, the binary runs (CI).
+	cd hack/tools && IMAGE_LAYOUT=$(BIN)/image/oci go test -count=1 ./image
+
+$(IMAGE_TOOL): hack/tools/go.mod $(wildcard hack/tools/image/*.go)
+	cd hack/tools && go build -o $(IMAGE_TOOL) ./image
 
 $(CONTROLLER_GEN): hack/tools/go.mod
 	cd hack/tools && go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen

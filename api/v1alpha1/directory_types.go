@@ -160,8 +160,11 @@ type DirectoryExports struct {
 
 // OrganizationStatus is what GET /organization answered.
 type OrganizationStatus struct {
-	ID              string   `json:"id,omitempty"`
-	DisplayName     string   `json:"displayName,omitempty"`
+	// ID is the tenant's ID.
+	ID string `json:"id,omitempty"`
+	// DisplayName is the organization's name in Entra ID.
+	DisplayName string `json:"displayName,omitempty"`
+	// VerifiedDomains are the tenant's verified domain names.
 	VerifiedDomains []string `json:"verifiedDomains,omitempty"`
 }
 
@@ -205,8 +208,10 @@ type DirectoryStatus struct {
 
 // DeletionBucket counts the deletions that started within one minute.
 type DeletionBucket struct {
+	// Start is the beginning of the minute the bucket counts.
 	Start metav1.MicroTime `json:"start"`
-	Count int32            `json:"count"`
+	// Count is the number of deletions started in that minute.
+	Count int32 `json:"count"`
 }
 
 // Directory is one Entra tenant connection that other resources reference.

@@ -43,6 +43,7 @@ type ManagerReference struct {
 
 // LocalObjectReference names an object in the same namespace.
 type LocalObjectReference struct {
+	// Name of the object.
 	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
@@ -77,9 +78,11 @@ type DirectoryUserSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	DisplayName string `json:"displayName,omitempty"`
+	// GivenName is the user's first name.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	GivenName string `json:"givenName,omitempty"`
+	// Surname is the user's last name.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Surname string `json:"surname,omitempty"`
@@ -88,18 +91,22 @@ type DirectoryUserSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	MailNickname string `json:"mailNickname,omitempty"`
+	// JobTitle is the user's job title; an empty string clears it in Graph.
 	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	JobTitle *string `json:"jobTitle,omitempty"`
+	// Department the user works in; an empty string clears it in Graph.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Department *string `json:"department,omitempty"`
+	// OfficeLocation is the user's office; an empty string clears it in Graph.
 	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	OfficeLocation *string `json:"officeLocation,omitempty"`
 	// UsageLocation is a two-letter country code (needed for licences).
 	// +optional
 	UsageLocation string `json:"usageLocation,omitempty"`
+	// EmployeeID is the organization's identifier for the user; an empty string clears it in Graph.
 	// +kubebuilder:validation:MaxLength=16
 	// +optional
 	EmployeeID *string `json:"employeeId,omitempty"`
@@ -138,18 +145,25 @@ type DirectoryUserStatus struct {
 	// ID is the user's object ID, recorded as soon as Graph returned it.
 	// +optional
 	ID string `json:"id,omitempty"`
+	// UserPrincipalName is the sign-in name Graph holds.
 	// +optional
 	UserPrincipalName string `json:"userPrincipalName,omitempty"`
+	// DisplayName Graph holds.
 	// +optional
 	DisplayName string `json:"displayName,omitempty"`
+	// JobTitle Graph holds.
 	// +optional
 	JobTitle string `json:"jobTitle,omitempty"`
+	// Department Graph holds.
 	// +optional
 	Department string `json:"department,omitempty"`
+	// AccountEnabled is whether the user can sign in, as Graph holds it.
 	// +optional
 	AccountEnabled *bool `json:"accountEnabled,omitempty"`
+	// ManagerUserPrincipalName is the UPN of the user's manager in Graph.
 	// +optional
 	ManagerUserPrincipalName string `json:"managerUserPrincipalName,omitempty"`
+	// CreatedDateTime is when the user was created in Entra ID.
 	// +optional
 	CreatedDateTime *metav1.Time `json:"createdDateTime,omitempty"`
 	// LastSyncTime of the last successful read of the user.
@@ -192,7 +206,10 @@ type CreatePending struct {
 // +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.status.accountEnabled`
 // +kubebuilder:printcolumn:name="Job Title",type=string,JSONPath=`.status.jobTitle`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Object ID",type=string,JSONPath=`.status.id`,priority=1
+// +kubebuilder:printcolumn:name="Directory",type=string,JSONPath=`.spec.directoryRef.name`,priority=1
 type DirectoryUser struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

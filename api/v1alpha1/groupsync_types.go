@@ -67,16 +67,21 @@ const AnnotationSyncRequested = "entra.directory-operator.io/sync-requested-at"
 
 // LastSync describes the last completed sync.
 type LastSync struct {
+	// Time the sync completed.
 	Time metav1.Time `json:"time"`
-	Mode SyncMode    `json:"mode"`
+	// Mode is whether the sync was full or a delta.
+	Mode SyncMode `json:"mode"`
 	// Added, Removed and Updated count members that joined, left, or
 	// changed attributes or manager.
-	Added   int32 `json:"added"`
+	Added int32 `json:"added"`
+	// Removed counts members that left the group.
 	Removed int32 `json:"removed"`
+	// Updated counts members whose attributes or manager changed.
 	Updated int32 `json:"updated"`
 	// GraphRequests and ResourceUnits are what the sync cost ($batch
 	// envelopes count as one request).
 	GraphRequests int64 `json:"graphRequests"`
+	// ResourceUnits Graph charged for the sync.
 	ResourceUnits int64 `json:"resourceUnits"`
 	// ManagerStrategy is how a full sync resolved managers.
 	// +optional
@@ -94,8 +99,10 @@ type SyncCursor struct {
 	// Group is the spec.group the groupId was resolved from
 	// ("id:<id>" or "displayName:<name>").
 	Group string `json:"group"`
+	// Transitive is the spec.transitive the cursor was built for.
 	// +optional
 	Transitive bool `json:"transitive,omitempty"`
+	// IncludeManagers is the spec.includeManagers the cursor was built for.
 	// +optional
 	IncludeManagers bool `json:"includeManagers,omitempty"`
 	// GroupDeltaLink resumes groups/delta for the group's members.
@@ -109,14 +116,19 @@ type SyncCursor struct {
 // GroupSyncStatus reports the mirror.
 type GroupSyncStatus struct {
 	CommonStatus `json:",inline"`
+	// GroupID is the group's object ID.
 	// +optional
 	GroupID string `json:"groupId,omitempty"`
+	// DisplayName is the group's name in Graph.
 	// +optional
 	DisplayName string `json:"displayName,omitempty"`
+	// MemberCount is the number of current members in the export.
 	// +optional
 	MemberCount int32 `json:"memberCount,omitempty"`
+	// RemovedCount is the number of former members kept as removed until retention ends.
 	// +optional
 	RemovedCount int32 `json:"removedCount,omitempty"`
+	// ManagersResolved is the number of members whose manager was resolved.
 	// +optional
 	ManagersResolved int32 `json:"managersResolved,omitempty"`
 	// +optional

@@ -85,13 +85,20 @@ type UserDisableBatchSpec struct {
 
 // BatchCounts sums the outcomes.
 type BatchCounts struct {
-	Total           int32 `json:"total"`
-	Disabled        int32 `json:"disabled"`
+	// Total is the number of users in the batch.
+	Total int32 `json:"total"`
+	// Disabled counts users this batch disabled.
+	Disabled int32 `json:"disabled"`
+	// AlreadyDisabled counts users that were disabled already.
 	AlreadyDisabled int32 `json:"alreadyDisabled"`
-	NotFound        int32 `json:"notFound"`
-	Protected       int32 `json:"protected"`
-	Failed          int32 `json:"failed"`
-	Queried         int32 `json:"queried"`
+	// NotFound counts users Graph does not know.
+	NotFound int32 `json:"notFound"`
+	// Protected counts users skipped because the Directory protects them.
+	Protected int32 `json:"protected"`
+	// Failed counts users that could not be disabled (see their rows).
+	Failed int32 `json:"failed"`
+	// Queried counts users read by a dryRun batch.
+	Queried int32 `json:"queried"`
 }
 
 // BatchUserResult is one row per user, in spec order. To keep a 5,000-row
@@ -144,8 +151,10 @@ type UserDisableBatchStatus struct {
 	// GroupID the batch's users were resolved from.
 	// +optional
 	GroupID string `json:"groupId,omitempty"`
+	// StartedAt is when the batch began.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// CompletedAt is when the batch reached a final phase.
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
 	// GraphRequests counts HTTP requests sent to Graph for this batch.

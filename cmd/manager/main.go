@@ -14,14 +14,23 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	// The image has no base layer and so no CA bundle: these roots are used
+	// when the system has none, so Graph and the token endpoint verify.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/controllers"
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
 	"github.com/directory-operator/directory-operator/internal/logging"
+	"github.com/directory-operator/directory-operator/internal/statusmetrics"
 )
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
 
 func main() {
 	var (
@@ -98,10 +107,11 @@ func main() {
 		log.Error(err, "Unable to create manager")
 		os.Exit(1)
 	}
+	registry := graph.NewRegistry()
 	resolver := &connection.Resolver{
 		Kube:               mgr.GetClient(),
 		Live:               mgr.GetAPIReader(),
-		Registry:           graph.NewRegistry(),
+		Registry:           registry,
 		TimeScale:          timeScale,
 		Deletions:          connection.NewDeletionLimiter(mgr.GetClient()),
 		AllowedCustomHosts: allowedHosts,
@@ -110,10 +120,12 @@ func main() {
 		log.Error(err, "Unable to set up controllers")
 		os.Exit(1)
 	}
+	must(statusmetrics.Setup(mgr.GetClient()))
+	must(metrics.Registry.Register(registry.Collector()))
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 
-	log.Info("Starting manager", "watchNamespaces", watchNamespaces, "labelSelector", labelSelector, "allowedCustomHosts", allowedHosts.String())
+	log.Info("Starting manager", "version", version, "watchNamespaces", watchNamespaces, "labelSelector", labelSelector, "allowedCustomHosts", allowedHosts.String())
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with error")
 		os.Exit(1)

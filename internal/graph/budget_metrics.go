@@ -1,0 +1,52 @@
+package graph
+
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var budgetHeadroomDesc = prometheus.NewDesc("directory_operator_graph_budget_headroom_ratio",
+	"Share (0..1) of an app+tenant's client-side Graph budget available now, by budget (tenant/client ID) and kind (resource_units, writes). 0 means callers wait or requeue.",
+	[]string{"budget", "kind"}, nil)
+
+// Headroom returns the share of the nominal resource-unit and write
+// capacity available now (0 while in debt or blocked by a Retry-After).
+func (b *Budget) Headroom() (ru, writes float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.refillLocked(now)
+	if now.Before(b.blockedUntil) {
+		return 0, 0
+	}
+	share := func(tokens float64, capacity int) float64 {
+		if capacity <= 0 {
+			return 0
+		}
+		return math.Max(0, math.Min(1, tokens/float64(capacity)))
+	}
+	return share(b.ruTokens, b.cfg.ResourceUnitsPer10s), share(b.wTokens, b.cfg.WritesPer150s)
+}
+
+// Collector reports every budget's headroom at scrape time, so a dashboard
+// shows how close each app+tenant is to Graph's limits before a 429.
+func (r *Registry) Collector() prometheus.Collector { return budgetCollector{r} }
+
+type budgetCollector struct{ r *Registry }
+
+func (c budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- budgetHeadroomDesc }
+
+func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	c.r.mu.Lock()
+	budgets := make(map[string]*Budget, len(c.r.budgets))
+	for k, b := range c.r.budgets {
+		budgets[k] = b
+	}
+	c.r.mu.Unlock()
+	for key, b := range budgets {
+		ru, w := b.Headroom()
+		ch <- prometheus.MustNewConstMetric(budgetHeadroomDesc, prometheus.GaugeValue, ru, key, "resource_units")
+		ch <- prometheus.MustNewConstMetric(budgetHeadroomDesc, prometheus.GaugeValue, w, key, "writes")
+	}
+}
