@@ -87,7 +87,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	dir := &v1alpha1.Directory{}
 	if err := r.Get(ctx, req.NamespacedName, dir); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Resolver.Registry.Forget(req.String())
+			r.Resolver.Registry.Drop(req.String())
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -169,34 +169,13 @@ func (r *Reconciler) publishThrottling(dir *v1alpha1.Directory, gc Graph) {
 	}
 }
 
-// classify turns a Graph error into a condition a user can act on.
+// classify applies the one Graph error policy (ctrlkit.FromGraph) to the
+// health check. A credential the token endpoint refused keeps its AADSTS
+// code in the message, which is what tells a wrong secret from an unknown app.
 func classify(err error, dir *v1alpha1.Directory) error {
-	var ge *graph.Error
-	if !errors.As(err, &ge) {
-		return err
-	}
-	switch ge.Kind {
-	case graph.Unauthorized:
-		return ctrlkit.Stalled(v1alpha1.ReasonInvalidCredentials,
-			"the token endpoint refused the credentials (%s): %s", ge.Code, ge.Message)
-	case graph.Forbidden:
-		return ctrlkit.Stalled(v1alpha1.ReasonPermissionMissing,
-			"Graph refused %s (%s); grant the app's permissions with admin consent at %s", ge.Op, ge.Code, adminConsentURL(dir))
-	case graph.Throttled:
-		return ctrlkit.Waiting(ge.RetryAfter, v1alpha1.ReasonThrottled, "Graph throttled the health check; retrying in %s", ge.RetryAfter.Round(time.Millisecond))
-	case graph.Transient:
-		return &unreachableError{err: ge}
-	default:
-		return ctrlkit.Stalled(v1alpha1.ReasonGraphError, "%s", ge.Error())
-	}
+	return ctrlkit.FromGraph(err, ctrlkit.GraphOp{Doing: "checking the connection",
+		Permissions: "the operator's permissions (admin consent at " + adminConsentURL(dir) + ")"})
 }
-
-// unreachableError is retried with backoff and reported as Unreachable.
-type unreachableError struct{ err error }
-
-func (e *unreachableError) Error() string  { return e.err.Error() }
-func (e *unreachableError) Unwrap() error  { return e.err }
-func (e *unreachableError) Reason() string { return v1alpha1.ReasonUnreachable }
 
 func forgetClient(err error) bool {
 	var s *ctrlkit.StalledError
@@ -340,9 +319,18 @@ func (r *Reconciler) exportGroups(ctx context.Context, dir *v1alpha1.Directory, 
 		dir.Status.GroupsExport = ""
 		return export.Delete(ctx, r.Client, dir, name)
 	}
+	// The export is an extra: whatever goes wrong with it (a 403 without
+	// Group.Read.All, throttling, a ConfigMap write) is reported on its own
+	// condition and never makes the Directory unusable for its users and
+	// batches. It is tried again at the next health check.
+	exportFailed := func(err error) error {
+		ctrlkit.SetCondition(&dir.Status.CommonStatus, dir.Generation, v1alpha1.ConditionGroupsExported, false, ctrlkit.ReasonOf(err), err.Error())
+		log.FromContext(ctx).Info("Groups export failed; the Directory stays usable", "reason", ctrlkit.ReasonOf(err), "error", err.Error())
+		return nil
+	}
 	groups, err := gc.ListGroups(ctx)
 	if err != nil {
-		return classify(err, dir)
+		return exportFailed(ctrlkit.FromGraph(err, ctrlkit.GraphOp{Doing: "listing groups for the groups export", Permissions: "Group.Read.All"}))
 	}
 	live := r.APIReader
 	if live == nil {
@@ -358,7 +346,7 @@ func (r *Reconciler) exportGroups(ctx context.Context, dir *v1alpha1.Directory, 
 		return nil
 	}
 	if err != nil {
-		return err
+		return exportFailed(err)
 	}
 	meta.RemoveStatusCondition(&dir.Status.Conditions, v1alpha1.ConditionGroupsExported)
 	dir.Status.GroupsExport = res.Command

@@ -263,3 +263,27 @@ func TestWorkloadIdentityCredential(t *testing.T) {
 	}
 	waitReady(t, dir, metav1.ConditionTrue, v1alpha1.ReasonSucceeded)
 }
+
+// The groups export is an extra: an app without a group read permission
+// keeps a Directory Ready for its users and batches, and the export's own
+// condition says what is missing.
+func TestGroupsExportWithoutGroupPermissionKeepsDirectoryReady(t *testing.T) {
+	ns := env.Namespace(t)
+	const clientID = "aaaaaaaa-0000-0000-0000-000000000003"
+	env.Sim.AddApp(clientID, "other-secret-3", "User.Read.All")
+	dir := env.CreateDirectory(t, ns, testenv.DirectoryOptions{ClientID: clientID, ClientSecret: "other-secret-3",
+		Exports: v1alpha1.DirectoryExports{Groups: true}})
+	waitReady(t, dir, metav1.ConditionTrue, v1alpha1.ReasonSucceeded)
+	testenv.Eventually(t, 30*time.Second, "GroupsExported=False", func() bool {
+		env.Get(t, dir)
+		c := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionGroupsExported)
+		return c != nil && c.Status == metav1.ConditionFalse
+	})
+	c := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionGroupsExported)
+	if c.Reason != v1alpha1.ReasonPermissionMissing || !strings.Contains(c.Message, "Group.Read.All") {
+		t.Errorf("GroupsExported = %s %q, want PermissionMissing naming Group.Read.All", c.Reason, c.Message)
+	}
+	if !meta.IsStatusConditionTrue(dir.Status.Conditions, v1alpha1.ConditionReady) {
+		t.Errorf("the Directory is not Ready: %+v", dir.Status.Conditions)
+	}
+}

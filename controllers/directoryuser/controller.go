@@ -229,18 +229,7 @@ func (r *Reconciler) event(obj client.Object, kind, reason, action, note string,
 	}
 }
 
-func reasonOf(err error) string {
-	var stalled *ctrlkit.StalledError
-	var waiting *ctrlkit.WaitingError
-	switch {
-	case errors.As(err, &stalled):
-		return stalled.Reason
-	case errors.As(err, &waiting):
-		return waiting.Reason
-	default:
-		return ctrlkit.ReasonFor(err)
-	}
-}
+func reasonOf(err error) string { return ctrlkit.ReasonOf(err) }
 
 func readyMessage(s *state) string {
 	upn := s.live.UserPrincipalName

@@ -49,6 +49,20 @@ func SetCondition(st *v1alpha1.CommonStatus, generation int64, condType string, 
 	set(st, generation, condType, status, reason, message)
 }
 
+// ReasonOf is the condition reason any step error reports: a stall's or a
+// wait's own, else ReasonFor's.
+func ReasonOf(err error) string {
+	var stalled *StalledError
+	var waiting *WaitingError
+	switch {
+	case errors.As(err, &stalled):
+		return stalled.Reason
+	case errors.As(err, &waiting):
+		return waiting.Reason
+	}
+	return ReasonFor(err)
+}
+
 // ReasonFor gives a transient error a condition reason.
 func ReasonFor(err error) string {
 	var r interface{ Reason() string }

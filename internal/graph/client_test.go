@@ -524,7 +524,12 @@ func TestRegistrySharesBudgetAndRebuilds(t *testing.T) {
 	}
 	r.Forget("ns/b")
 	c3, _ := r.Client("ns/b", cfg)
-	if c3.Budget() == c1.Budget() {
+	if c3 == other || c3.Budget() != c1.Budget() {
+		t.Fatal("Forget must rebuild the client (fresh token) and keep the app+tenant budget (recent 429s)")
+	}
+	r.Drop("ns/b")
+	c4, _ := r.Client("ns/b", cfg)
+	if c4.Budget() == c1.Budget() {
 		t.Fatal("budget should be dropped once no Directory uses it")
 	}
 }

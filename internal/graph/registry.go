@@ -67,12 +67,24 @@ func (r *Registry) Client(key string, cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Forget drops the client of a deleted Directory, and its budget when no
-// other Directory uses the same app+tenant pair.
+// Forget drops the cached client of a Directory (so the next one fetches a
+// fresh token, e.g. after admin consent) but keeps its app+tenant budget:
+// Graph remembers what this app spent and its recent 429s, and so must we.
 func (r *Registry) Forget(key string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.forgetLocked(key)
+}
+
+// Drop forgets a deleted Directory's client, and its budget when no other
+// Directory uses the same app+tenant pair.
+func (r *Registry) Drop(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.clients[key]; e != nil {
+		r.forgetLocked(key)
+		r.dropUnusedBudgetLocked(e.budgetKey)
+	}
 }
 
 func (r *Registry) forgetLocked(key string) {
@@ -82,7 +94,6 @@ func (r *Registry) forgetLocked(key string) {
 	}
 	delete(r.clients, key)
 	e.client.Close()
-	r.dropUnusedBudgetLocked(e.budgetKey)
 }
 
 func (r *Registry) dropUnusedBudgetLocked(bk string) {
