@@ -247,3 +247,27 @@ func TestDirectoryGroupsExportConflict(t *testing.T) {
 	}
 	unchanged()
 }
+
+// The same exfiltration through a DirectoryUser: an unlabelled Secret as
+// spec.password would become a user's password, readable by signing in.
+// It is refused (SecretNotLabelled) and no user is created.
+func TestPasswordFromUnlabelledSecretRefused(t *testing.T) {
+	ns := env.Namespace(t)
+	readyDirectory(t, ns, testenv.DirectoryOptions{})
+	other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-password"},
+		Data: map[string][]byte{"value": []byte("Not-For-Entra-5ec0!")}}
+	du := user(ns, "thief", "thief.canary@contoso.com")
+	du.Spec.Password = &v1alpha1.PasswordSpec{SecretRef: v1alpha1.SecretKeySelector{Name: other.Name, Key: "value"}}
+	for _, o := range []client.Object{other, du} {
+		if err := env.Client.Create(ctx(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := waitReason(t, "DirectoryUser", condition(du, &du.Status.Conditions, v1alpha1.ConditionReady), metav1.ConditionFalse, v1alpha1.ReasonSecretNotLabelled)
+	if !strings.Contains(c.Message, "kubectl label secret db-password") {
+		t.Errorf("message: %s", c.Message)
+	}
+	if _, found := env.Sim.GetUser("thief.canary@contoso.com"); found {
+		t.Error("user created with an unlabelled Secret's value as password")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -67,27 +68,16 @@ func main() {
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1alpha1.AddToScheme(scheme))
 
-	var namespaces []string
-	for _, ns := range strings.Split(watchNamespaces, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			namespaces = append(namespaces, ns)
-		}
-	}
-	var shard labels.Selector
-	if labelSelector != "" {
-		sel, err := labels.Parse(labelSelector)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "invalid --label-selector:", err)
-			os.Exit(2)
-		}
-		shard = sel
+	cacheOpts, err := cacheOptions(watchNamespaces, labelSelector)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	allowedHosts, err := connection.ParseHostAllowList(allowedCustomHosts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "invalid --allowed-custom-hosts:", err)
 		os.Exit(2)
 	}
-	cacheOpts := connection.CacheOptions(namespaces, shard)
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme: scheme,
@@ -130,6 +120,26 @@ func main() {
 		log.Error(err, "Manager stopped with error")
 		os.Exit(1)
 	}
+}
+
+// cacheOptions turns --watch-namespaces and --label-selector into the
+// manager's cache selection (connection.CacheOptions).
+func cacheOptions(watchNamespaces, labelSelector string) (cache.Options, error) {
+	var namespaces []string
+	for _, ns := range strings.Split(watchNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	var shard labels.Selector
+	if labelSelector != "" {
+		sel, err := labels.Parse(labelSelector)
+		if err != nil {
+			return cache.Options{}, fmt.Errorf("invalid --label-selector: %w", err)
+		}
+		shard = sel
+	}
+	return connection.CacheOptions(namespaces, shard), nil
 }
 
 func must(err error) {
