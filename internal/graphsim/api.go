@@ -25,6 +25,7 @@ func (s *Server) PutUser(u User) User {
 			}
 			delete(s.st.upn, strings.ToLower(r.u.UserPrincipalName))
 			r.prev = nil
+			r.seededAt = time.Time{}
 			r.u = u
 			if u.UserPrincipalName != "" {
 				s.st.upn[strings.ToLower(u.UserPrincipalName)] = u.ID
@@ -45,7 +46,7 @@ func (s *Server) GetUser(idOrUPN string) (User, bool) {
 	if r == nil {
 		return User{}, false
 	}
-	return cloneUser(r.u), true
+	return r.effective(cloneUser(r.u)), true
 }
 
 // UpdateUser edits a live user out of band (e.g. "someone changed it in the
@@ -57,6 +58,7 @@ func (s *Server) UpdateUser(id string, f func(*User)) {
 	if r == nil {
 		return
 	}
+	r.materialize()
 	u := cloneUser(r.u)
 	f(&u)
 	u.ID = r.u.ID
@@ -90,7 +92,8 @@ func (s *Server) Users() []User {
 	ids := s.st.liveUserIDs()
 	out := make([]User, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, cloneUser(s.st.users[id].u))
+		r := s.st.users[id]
+		out = append(out, r.effective(cloneUser(r.u)))
 	}
 	return out
 }

@@ -121,11 +121,12 @@ func (s *Server) Generate(o GenerateOptions) GenerateResult {
 			PreferredLanguage: "en-US",
 			BusinessPhones:    []string{"+1 425 555 " + strconv.Itoa(1000+i%9000)},
 		}
-		seedLifecycle(&u, now)
 		if o.ManagersEvery > 0 && i > 0 {
 			u.ManagerID = res.UserIDs[(i-1)/o.ManagersEvery]
 		}
-		s.insertUserLocked(u, nil, now, false)
+		// signInActivity, licenses and leave dates derive from the id when
+		// read (seededAt): storing them would slow generation down.
+		s.insertUserLocked(u, nil, now, false).seededAt = now
 		res.UserIDs = append(res.UserIDs, u.ID)
 		deptMembers[dept] = append(deptMembers[dept], u.ID)
 	}

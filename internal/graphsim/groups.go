@@ -128,7 +128,7 @@ func groupProp(r *groupRec, name string) any {
 		}
 		return []string{}
 	case "hasMembersWithLicenseErrors":
-		return false
+		return g.HasMembersWithLicenseErrors
 	case "isAssignableToRole", "onPremisesSyncEnabled":
 		return nil
 	}

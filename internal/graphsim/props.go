@@ -1,9 +1,7 @@
 package graphsim
 
 import (
-	"hash/fnv"
 	"regexp"
-	"strings"
 	"time"
 )
 
@@ -41,17 +39,26 @@ func signInQuery(c *call) bool {
 	return containsFold(c.q.Get("$select"), "signInActivity") || containsFold(c.q.Get("$filter"), "signInActivity")
 }
 
-func signInJSON(a *SignInActivity) any {
+func signInJSON(userID string, a *SignInActivity) any {
 	if a == nil {
 		return nil
 	}
+	reqID := func(t time.Time, id, kind string) any {
+		switch {
+		case id != "":
+			return id
+		case t.IsZero():
+			return nil
+		}
+		return signInRequestID(userID, kind)
+	}
 	o := newObj(6)
 	o.add("lastSignInDateTime", fmtTime(a.LastSignInDateTime))
-	o.add("lastSignInRequestId", nilIfEmpty(a.LastSignInRequestID))
+	o.add("lastSignInRequestId", reqID(a.LastSignInDateTime, a.LastSignInRequestID, "i"))
 	o.add("lastNonInteractiveSignInDateTime", fmtTime(a.LastNonInteractiveSignInDateTime))
-	o.add("lastNonInteractiveSignInRequestId", nilIfEmpty(a.LastNonInteractiveSignInRequestID))
+	o.add("lastNonInteractiveSignInRequestId", reqID(a.LastNonInteractiveSignInDateTime, a.LastNonInteractiveSignInRequestID, "n"))
 	o.add("lastSuccessfulSignInDateTime", fmtTime(a.LastSuccessfulSignInDateTime))
-	o.add("lastSuccessfulSignInRequestId", nilIfEmpty(a.LastSuccessfulSignInRequestID))
+	o.add("lastSuccessfulSignInRequestId", reqID(a.LastSuccessfulSignInDateTime, a.LastSuccessfulSignInRequestID, "n"))
 	return o
 }
 
@@ -103,11 +110,10 @@ var singleUserOnly = map[string]bool{"aboutMe": true, "birthday": true, "hireDat
 // seededSignIn derives a realistic signInActivity from a user's id (no
 // draws from the generator's random stream, so ids stay as they were):
 // about 70 % active in the last 30 days, 15 % 30-90 days, 8 % 90-365 days,
-// 4 % over a year, 3 % never signed in.
+// 4 % over a year, 3 % never signed in. Request ids are derived when
+// served (signInRequestID).
 func seededSignIn(id string, now time.Time) *SignInActivity {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	x := h.Sum64()
+	x := fnv64(id)
 	p := x % 100
 	var ageDays uint64
 	switch {
@@ -123,41 +129,55 @@ func seededSignIn(id string, now time.Time) *SignInActivity {
 		ageDays = 365 + x>>8%730
 	}
 	last := now.Add(-time.Duration(ageDays)*24*time.Hour - time.Duration(x>>20%86400)*time.Second).UTC().Truncate(time.Second)
-	reqID := func(salt string) string {
-		h := fnv.New64a()
-		h.Write([]byte(salt + id))
-		v := h.Sum64()
-		return strings.ToLower(strings.ReplaceAll(genIDFrom(v), "-", "")[:8]) + id[8:]
-	}
 	nonInt := last.Add(time.Duration(x>>40%7200) * time.Second)
-	return &SignInActivity{LastSignInDateTime: last, LastSignInRequestID: reqID("i"),
-		LastNonInteractiveSignInDateTime: nonInt, LastNonInteractiveSignInRequestID: reqID("n"),
-		LastSuccessfulSignInDateTime: nonInt, LastSuccessfulSignInRequestID: reqID("n")}
+	return &SignInActivity{LastSignInDateTime: last, LastNonInteractiveSignInDateTime: nonInt, LastSuccessfulSignInDateTime: nonInt}
 }
 
-func genIDFrom(v uint64) string {
-	const hexd = "0123456789abcdef"
-	var b [16]byte
-	for i := range b {
-		b[i] = hexd[v&0xf]
-		v = v>>4 | v<<60
+// fnv64 is FNV-1a over a string, without allocating.
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
 	}
-	return string(b[:])
+	return h
+}
+
+// signInRequestID is the request id served for a sign-in that has a time
+// but no recorded id: a GUID derived from the user id and the kind.
+func signInRequestID(userID, kind string) string {
+	a, b := fnv64(kind+userID), fnv64(userID+kind)
+	const hexd = "0123456789abcdef"
+	var out [36]byte
+	pos := 0
+	for i, n := range []int{8, 4, 4, 4, 12} {
+		if i > 0 {
+			out[pos] = '-'
+			pos++
+		}
+		for j := 0; j < n; j++ {
+			out[pos] = hexd[a&0xf]
+			a = a>>4 | b<<60
+			b >>= 4
+			pos++
+		}
+	}
+	return string(out[:])
 }
 
 // e3SkuID is Microsoft 365 E3's skuId (a real, documented value).
 const e3SkuID = "05e9a617-0261-4cee-bb44-138d3ef5d965"
+
+var e3Licenses = []AssignedLicense{{SkuID: e3SkuID}}
 
 // seedLifecycle gives a generated user the served-only properties, derived
 // from its id: signInActivity (see seededSignIn), an E3 license for 90 %,
 // and a leave date in the next 60 days for 2 %.
 func seedLifecycle(u *User, now time.Time) {
 	u.SignInActivity = seededSignIn(u.ID, now)
-	h := fnv.New32a()
-	h.Write([]byte(u.ID))
-	x := h.Sum32()
+	x := uint32(fnv64(u.ID) >> 32)
 	if x%10 != 0 {
-		u.AssignedLicenses = []AssignedLicense{{SkuID: e3SkuID}}
+		u.AssignedLicenses = e3Licenses // shared: stored users are never mutated in place
 	}
 	if x%100 < 2 {
 		u.EmployeeLeaveDateTime = now.Add(time.Duration(x>>8%60+1) * 24 * time.Hour).UTC().Truncate(24 * time.Hour)

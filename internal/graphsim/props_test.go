@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,28 @@ func TestSignInActivityDistributionAndThrottle(t *testing.T) {
 	}
 	if r := c.do("GET", "/users?$select=id", nil); r.status != 200 {
 		t.Fatalf("other listings share the budget: %d", r.status)
+	}
+}
+
+// TestControlAPISetsServedProperties: POST /_sim/users takes the
+// served-only properties (what scripts and the binary use).
+func TestControlAPISetsServedProperties(t *testing.T) {
+	s := New(Options{})
+	body := `{"userPrincipalName":"ctl@contoso.com","signInActivity":{"lastSignInDateTime":"2024-02-03T04:05:06Z"},` +
+		`"employeeLeaveDateTime":"2026-10-01T00:00:00Z","assignedLicenses":[{"skuId":"` + e3SkuID + `"}]}`
+	req := httptest.NewRequest("POST", "https://graphsim.test/_sim/users", strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != 201 {
+		t.Fatalf("control API: %d %s", rec.Code, rec.Body)
+	}
+	u, _ := s.GetUser("ctl@contoso.com")
+	if u.SignInActivity == nil || u.SignInActivity.LastSignInDateTime.Year() != 2024 || u.EmployeeLeaveDateTime.Month() != 10 || len(u.AssignedLicenses) != 1 {
+		t.Fatalf("control API user: %+v", u)
+	}
+	c := newRaw(t, s, "User.Read.All", "AuditLog.Read.All")
+	r := c.do("GET", "/users?$filter=signInActivity/lastSignInDateTime le 2025-01-01T00:00:00Z", nil)
+	if vals := r.json(t)["value"].([]any); len(vals) != 1 || vals[0].(map[string]any)["signInActivity"] == nil {
+		t.Fatalf("filter without $select returns signInActivity: %s", r.body)
 	}
 }

@@ -56,6 +56,8 @@ type Group struct {
 	GroupTypes      []string
 	Members         []string
 	CreatedDateTime time.Time
+	// HasMembersWithLicenseErrors is licensing state (set by tests).
+	HasMembersWithLicenseErrors bool
 }
 
 type userRec struct {
@@ -75,6 +77,25 @@ type userRec struct {
 	exManager       string   // manager removed by the latest change (manager@delta)
 	signInValidFrom time.Time
 	lastPwdChange   time.Time
+	// seededAt (generated users): the served-only properties are derived
+	// from the id as of this time until the user is written (materialize).
+	seededAt time.Time
+}
+
+// materialize stores a generated user's derived properties in r.u.
+func (r *userRec) materialize() {
+	if !r.seededAt.IsZero() {
+		seedLifecycle(&r.u, r.seededAt)
+		r.seededAt = time.Time{}
+	}
+}
+
+// effective returns u with the derived properties of a generated user.
+func (r *userRec) effective(u User) User {
+	if r != nil && !r.seededAt.IsZero() {
+		seedLifecycle(&u, r.seededAt)
+	}
+	return u
 }
 
 type userSnap struct {

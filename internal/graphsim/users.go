@@ -196,14 +196,15 @@ func (s *Server) userProp(v userView, name string) any {
 	case "passwordProfile":
 		return nil // write-only
 	case "signInActivity":
-		return signInJSON(u.SignInActivity)
+		e := v.rec.effective(*u)
+		return signInJSON(u.ID, e.SignInActivity)
 	case "employeeLeaveDateTime":
-		return u.EmployeeLeaveDateTime
+		return v.rec.effective(*u).EmployeeLeaveDateTime
 	case "assignedLicenses":
-		return licensesJSON(u.AssignedLicenses)
+		return licensesJSON(v.rec.effective(*u).AssignedLicenses)
 	}
 	if sub, ok := strings.CutPrefix(name, "signInActivity/"); ok {
-		return signInField(u.SignInActivity, sub)
+		return signInField(v.rec.effective(*u).SignInActivity, sub)
 	}
 	if x, ok := v.extra[name]; ok {
 		if t, ok := x.(string); ok {
@@ -566,6 +567,10 @@ func hUserList(s *Server, c *call) gresp {
 	}
 	if signInQuery(c) {
 		lq.top = min(lq.top, signInMaxPage)
+		if lq.sel == nil {
+			// Filtering on signInActivity returns it with the defaults.
+			lq.sel = append(append([]string{}, userSchema.defaults...), "signInActivity")
+		}
 	}
 	for _, e := range lq.expand {
 		if !strings.EqualFold(e.nav, "manager") {
@@ -1110,6 +1115,7 @@ func hUserPatch(s *Server, c *call) gresp {
 	if r == nil {
 		return c.errResp(notFound(c.segs[1]))
 	}
+	r.materialize()
 	u := cloneUser(r.u)
 	extra := cloneExtra(r.extra)
 	if extra == nil {
