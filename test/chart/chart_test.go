@@ -158,3 +158,15 @@ func assertArgs(t *testing.T, c map[string]any, want ...string) {
 		}
 	}
 }
+
+// TestReplicasNeedLeaderElection: two managers without a lease would both
+// write to Graph, so the chart refuses that combination.
+func TestReplicasNeedLeaderElection(t *testing.T) {
+	_, err := renderFiles(t, map[string]any{"replicas": 2, "leaderElection": map[string]any{"enabled": false}})
+	if err == nil || !strings.Contains(err.Error(), "leaderElection") {
+		t.Errorf("replicas 2 without leader election rendered (err %v)", err)
+	}
+	if _, err := renderFiles(t, map[string]any{"replicas": 1, "leaderElection": map[string]any{"enabled": false}}); err != nil {
+		t.Errorf("one replica without leader election: %v", err)
+	}
+}

@@ -41,17 +41,7 @@ func readValues(t *testing.T, file string) map[string]any {
 // stable order.
 func render(t *testing.T, valuesFile string) []*unstructured.Unstructured {
 	t.Helper()
-	ch, err := loader.Load(chartDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := chartutil.ToRenderValues(ch, readValues(t, valuesFile),
-		chartutil.ReleaseOptions{Name: "directory-operator", Namespace: releaseNamespace, IsInstall: true, Revision: 1},
-		chartutil.DefaultCapabilities)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := engine.Render(ch, vals)
+	files, err := renderFiles(t, readValues(t, valuesFile))
 	if err != nil {
 		t.Fatalf("%s: %v", valuesFile, err)
 	}
@@ -80,6 +70,22 @@ func render(t *testing.T, valuesFile string) []*unstructured.Unstructured {
 		}
 	}
 	return objs
+}
+
+// renderFiles renders the chart with vals, by template file name.
+func renderFiles(t *testing.T, vals map[string]any) (map[string]string, error) {
+	t.Helper()
+	ch, err := loader.Load(chartDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := chartutil.ToRenderValues(ch, vals,
+		chartutil.ReleaseOptions{Name: "directory-operator", Namespace: releaseNamespace, IsInstall: true, Revision: 1},
+		chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.Render(ch, rv)
 }
 
 func find(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
