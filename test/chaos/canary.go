@@ -34,22 +34,31 @@ func (r *runner) canaryRow(ctx context.Context) row {
 			}
 		}
 	}
-	texts := map[string]string{
+	texts := map[string][]string{
+		// One text per manager incarnation: a long run's logs are large.
 		"manager logs": r.sup.logs(),
-		"events":       r.dump(ctx, &eventsv1.EventList{}, &corev1.EventList{}),
-		"status":       r.statuses(ctx),
-		"ConfigMaps":   r.dump(ctx, &corev1.ConfigMapList{}),
+		"events":       {r.dump(ctx, &eventsv1.EventList{}, &corev1.EventList{})},
+		"status":       {r.statuses(ctx)},
+		"ConfigMaps":   {r.dump(ctx, &corev1.ConfigMapList{})},
 	}
 	var found []string
 	total := 0
 	for _, where := range slices.Sorted(maps.Keys(texts)) {
-		text := texts[where] + "\n" + string(hexDumps(texts[where]))
-		kinds := map[string]int{}
-		for c, kind := range canaries {
-			if strings.Contains(text, c) || strings.Contains(text, base64.StdEncoding.EncodeToString([]byte(c))) {
-				kinds[kind]++
-				total++
+		seen := map[string]bool{}
+		for _, text := range texts[where] {
+			decoded := string(hexDumps(text))
+			for c := range canaries {
+				b64 := base64.StdEncoding.EncodeToString([]byte(c))
+				if !seen[c] && (strings.Contains(text, c) || strings.Contains(text, b64) ||
+					strings.Contains(decoded, c) || strings.Contains(decoded, b64)) {
+					seen[c] = true
+				}
 			}
+		}
+		kinds := map[string]int{}
+		for c := range seen {
+			kinds[canaries[c]]++
+			total++
 		}
 		for _, k := range slices.Sorted(maps.Keys(kinds)) {
 			found = append(found, fmt.Sprintf("%s: %d %s", where, kinds[k], k))

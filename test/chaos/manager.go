@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/directory-operator/directory-operator/internal/testenv/proc"
@@ -23,6 +26,7 @@ type supervisor struct {
 
 	mu       sync.Mutex
 	cur      *proc.Process
+	leading  *atomic.Bool // whether the current incarnation holds the lease
 	n        int
 	outputs  []*proc.Process
 	exits    []string
@@ -77,13 +81,14 @@ func (s *supervisor) spawn() error {
 	if err != nil {
 		return err
 	}
-	p, err := proc.Start(s.bin, s.env, f, s.args...)
+	leading := &atomic.Bool{}
+	p, err := proc.Start(s.bin, s.env, leaseWatch{f, leading}, s.args...)
 	if err != nil {
 		f.Close()
 		return err
 	}
 	go func() { <-p.Done(); f.Close() }()
-	s.cur = p
+	s.cur, s.leading = p, leading
 	s.outputs = append(s.outputs, p)
 	return nil
 }
@@ -136,6 +141,37 @@ func (s *supervisor) loop() {
 	}
 }
 
+// leaseWatch notices the manager's "Successfully acquired lease" log line
+// (one log line is one write) on its way to the log file.
+type leaseWatch struct {
+	w       io.Writer
+	leading *atomic.Bool
+}
+
+func (l leaseWatch) Write(p []byte) (int, error) {
+	if !l.leading.Load() && bytes.Contains(p, []byte("Successfully acquired lease")) {
+		l.leading.Store(true)
+	}
+	return l.w.Write(p)
+}
+
+// waitLeader waits, at most timeout, until the running manager holds the
+// leader lease: killing one that is still waiting for it would test
+// nothing.
+func (s *supervisor) waitLeader(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		leading := s.leading
+		s.mu.Unlock()
+		if leading != nil && leading.Load() {
+			return true
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return false
+}
+
 // kill9 kills the running manager without any chance to clean up (its
 // leader lease is not released; the next one waits for it to expire).
 func (s *supervisor) kill9() {
@@ -161,15 +197,15 @@ func (s *supervisor) stop() {
 	}
 }
 
-// logs is what every incarnation wrote.
-func (s *supervisor) logs() string {
+// logs is what each incarnation wrote.
+func (s *supervisor) logs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var b strings.Builder
+	out := make([]string, 0, len(s.outputs))
 	for _, p := range s.outputs {
-		b.WriteString(p.Output())
+		out = append(out, p.Output())
 	}
-	return b.String()
+	return out
 }
 
 func (s *supervisor) history() (starts int, exits []string) {

@@ -218,6 +218,12 @@ func (r *runner) phases() {
 func (r *runner) act(ev event) {
 	switch ev.kind {
 	case "manager":
+		if !r.sup.waitLeader(60 * time.Second) {
+			r.mark("the manager did not become leader within 60s")
+		} else {
+			// Let the new leader get into its work before killing it.
+			time.Sleep(r.cfg.minGap / 4)
+		}
 		r.sup.kill9()
 		r.mark("kill -9 manager")
 	case "apiserver":

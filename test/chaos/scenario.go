@@ -64,60 +64,15 @@ type plan struct {
 // adopted and observed users are drawn from the others without overlap,
 // except the deliberate batch/DirectoryUser overlap.
 func newPlan(cfg config, s *sim, rng *rand.Rand) (*plan, error) {
-	member := map[string]bool{}
-	for _, id := range s.groupMembers {
-		member[id] = true
-	}
-	var pool []simUser
-	for _, u := range s.initialUsers {
-		if !member[u.ID] {
-			pool = append(pool, u)
-		}
-	}
-	sort.Slice(pool, func(i, j int) bool { return pool[i].ID < pool[j].ID })
-	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-	take := func(n int, enabledOnly bool) ([]simUser, error) {
-		var out []simUser
-		for i := 0; i < len(pool) && len(out) < n; {
-			if enabledOnly && !pool[i].AccountEnabled {
-				i++
-				continue
-			}
-			out = append(out, pool[i])
-			pool = slices.Delete(pool, i, i+1)
-		}
-		if len(out) < n {
-			return nil, fmt.Errorf("tenant too small: wanted %d more users outside the group", n-len(out))
-		}
-		return out, nil
-	}
-	p := &plan{}
+	p := &plan{notFound: []string{"chaos-gone-1@contoso.com", "chaos-gone-2@contoso.com"}}
 	nAdopt, nObserve := cfg.users/5, cfg.users*3/20
 	nCreate := cfg.users - nAdopt - nObserve - cfg.overlap
-	protected, err := take(cfg.protected, true)
-	if err != nil {
-		return nil, err
-	}
-	overlap, err := take(cfg.overlap, true)
-	if err != nil {
-		return nil, err
-	}
-	p.notFound = []string{"chaos-gone-1@contoso.com", "chaos-gone-2@contoso.com"}
-	batchRest, err := take(cfg.batchUsers-len(protected)-len(overlap)-len(p.notFound), false)
-	if err != nil {
-		return nil, err
-	}
-	adopt, err := take(nAdopt, false)
-	if err != nil {
-		return nil, err
-	}
-	observe, err := take(nObserve, false)
-	if err != nil {
-		return nil, err
-	}
-	managers, err := take(1, true)
-	if err != nil {
-		return nil, err
+	d := newDealer(s, rng)
+	protected, overlap := d.take(cfg.protected, true), d.take(cfg.overlap, true)
+	batchRest := d.take(cfg.batchUsers-len(protected)-len(overlap)-len(p.notFound), false)
+	adopt, observe, managers := d.take(nAdopt, false), d.take(nObserve, false), d.take(1, true)
+	if d.short > 0 {
+		return nil, fmt.Errorf("tenant too small: %d more users outside the group needed", d.short)
 	}
 
 	var batchUsers []string
@@ -184,6 +139,45 @@ func newPlan(cfg config, s *sim, rng *rand.Rand) (*plan, error) {
 			Group: v1alpha1.GroupSelector{DisplayName: "All Staff"}},
 	}
 	return p, nil
+}
+
+// dealer hands out users outside the synced group, in a seeded order,
+// each at most once.
+type dealer struct {
+	pool  []simUser
+	short int
+}
+
+func newDealer(s *sim, rng *rand.Rand) *dealer {
+	member := map[string]bool{}
+	for _, id := range s.groupMembers {
+		member[id] = true
+	}
+	d := &dealer{}
+	for _, u := range s.initialUsers {
+		if !member[u.ID] {
+			d.pool = append(d.pool, u)
+		}
+	}
+	sort.Slice(d.pool, func(i, j int) bool { return d.pool[i].ID < d.pool[j].ID })
+	rng.Shuffle(len(d.pool), func(i, j int) { d.pool[i], d.pool[j] = d.pool[j], d.pool[i] })
+	return d
+}
+
+// take returns n users (enabled ones only if asked) and counts any
+// shortfall, reported once by the caller.
+func (d *dealer) take(n int, enabledOnly bool) []simUser {
+	var out []simUser
+	for i := 0; i < len(d.pool) && len(out) < n; {
+		if enabledOnly && !d.pool[i].AccountEnabled {
+			i++
+			continue
+		}
+		out = append(out, d.pool[i])
+		d.pool = slices.Delete(d.pool, i, i+1)
+	}
+	d.short += n - len(out)
+	return out
 }
 
 // addCreated adds the users the operator creates: one in ten with a
