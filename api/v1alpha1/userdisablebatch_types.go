@@ -19,7 +19,7 @@ const (
 )
 
 // UserOutcome is what happened to one user of a batch.
-// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Managed;Failed;Queried;Enabled;AlreadyEnabled;Skipped
+// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Managed;Failed;Queried
 type UserOutcome string
 
 const (
@@ -34,12 +34,6 @@ const (
 	// Directory manages: not written, since the DirectoryUser would revert
 	// it (unless spec.disableManaged holds it disabled).
 	OutcomeManaged UserOutcome = "Managed"
-	// Outcomes of a UserEnableBatch.
-	OutcomeEnabled        UserOutcome = "Enabled"
-	OutcomeAlreadyEnabled UserOutcome = "AlreadyEnabled"
-	// OutcomeSkipped is a row of the original batch an undo leaves alone
-	// (it was already disabled before that batch, or never disabled by it).
-	OutcomeSkipped UserOutcome = "Skipped"
 )
 
 // HoldAnnotation on a DirectoryUser names the UserDisableBatch that disabled
@@ -138,13 +132,6 @@ type BatchCounts struct {
 	// +optional
 	Managed int32 `json:"managed"`
 	Failed  int32 `json:"failed"`
-	// Enabled, AlreadyEnabled and Skipped count the rows of a UserEnableBatch.
-	// +optional
-	Enabled int32 `json:"enabled"`
-	// +optional
-	AlreadyEnabled int32 `json:"alreadyEnabled"`
-	// +optional
-	Skipped int32 `json:"skipped"`
 	Queried int32 `json:"queried"`
 }
 

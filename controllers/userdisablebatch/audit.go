@@ -46,10 +46,6 @@ func auditRows(rows []v1alpha1.BatchUserResult, at time.Time, deleted bool) [][]
 			before, after = "true", "false"
 		case v1alpha1.OutcomeAlreadyDisabled:
 			before, after = "false", "false"
-		case v1alpha1.OutcomeEnabled:
-			before, after = "false", "true"
-		case v1alpha1.OutcomeAlreadyEnabled:
-			before, after = "true", "true"
 		case v1alpha1.OutcomeProtected, v1alpha1.OutcomeManaged, v1alpha1.OutcomeQueried, v1alpha1.OutcomeFailed:
 			if before == "" {
 				before = after

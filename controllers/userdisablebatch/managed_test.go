@@ -105,8 +105,11 @@ func TestManagedUsersNeverFight(t *testing.T) {
 	if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, `"hold"`) || !strings.Contains(c.Message, "kubectl annotate") {
 		t.Errorf("Held condition %+v, want True naming batch hold and the release command", c)
 	}
-	if ev := eventsContaining(t, ns, "Reverted out-of-band changes to accountEnabled"); len(ev) > 0 {
-		t.Errorf("DirectoryUser reverted the batch: %v", ev)
+	if ev := eventsContaining(t, ns, "accountEnabled"); len(ev) > 0 {
+		t.Errorf("DirectoryUser wrote accountEnabled while held: %v", ev)
+	}
+	if w := env.Sim.Counters().UserWrites[users[0].ID]; w != 1 {
+		t.Errorf("held user written %d times, want 1 (the batch's PATCH only)", w)
 	}
 
 	// Releasing the hold is explicit: the DirectoryUser applies its spec again.
