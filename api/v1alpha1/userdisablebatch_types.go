@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -17,7 +19,7 @@ const (
 )
 
 // UserOutcome is what happened to one user of a batch.
-// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Failed;Queried
+// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Managed;Failed;Queried
 type UserOutcome string
 
 const (
@@ -28,6 +30,22 @@ const (
 	OutcomeProtected       UserOutcome = "Protected"
 	OutcomeFailed          UserOutcome = "Failed"
 	OutcomeQueried         UserOutcome = "Queried"
+	// OutcomeManaged is a user a Full-policy DirectoryUser of the same
+	// Directory manages: not written, since the DirectoryUser would revert
+	// it (unless spec.disableManaged holds it disabled).
+	OutcomeManaged UserOutcome = "Managed"
+)
+
+// HoldAnnotation on a DirectoryUser names the UserDisableBatch that disabled
+// its account with spec.disableManaged: while it is set, the DirectoryUser
+// keeps accountEnabled false whatever its spec says. Removing it releases
+// the hold (the DirectoryUser then applies its spec again).
+const HoldAnnotation = "entra.directory-operator.io/held-disabled-by"
+
+// ConditionHeld on a DirectoryUser says a batch holds its account disabled.
+const (
+	ConditionHeld = "Held"
+	ReasonHeld    = "HeldByBatch"
 )
 
 // Condition and event reasons of a finished batch.
@@ -35,6 +53,13 @@ const (
 	ReasonCompleted           = "Completed"
 	ReasonCompletedWithErrors = "CompletedWithErrors"
 )
+
+// BatchFinalizer keeps a batch until its writes stopped and its audit
+// export is written.
+const BatchFinalizer = "entra.directory-operator.io/batch-audit"
+
+// DefaultExportRetention is how long an audit export is kept by default.
+const DefaultExportRetention = 90 * 24 * time.Hour
 
 // MaxBatchUsers bounds a batch (spec list or resolved group) so that its
 // status stays well under etcd's object size limit.
@@ -74,9 +99,22 @@ type UserDisableBatchSpec struct {
 	// DryRun only queries jobTitle and accountEnabled; no writes.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
+	// DisableManaged disables users that a Full-policy DirectoryUser of the
+	// same Directory manages, too: each such DirectoryUser is annotated
+	// (entra.directory-operator.io/held-disabled-by) before the write, and
+	// holds the account disabled until the annotation is removed. Without
+	// it, such users get the outcome Managed and are not written.
+	// +optional
+	DisableManaged bool `json:"disableManaged,omitempty"`
 	// RevokeSessions revokes sign-in sessions of every disabled user.
 	// +optional
 	RevokeSessions bool `json:"revokeSessions,omitempty"`
+	// ExportRetention is how long the audit export (ConfigMap
+	// <name>-audit) is kept after the batch finished, also after the batch
+	// itself is deleted. Default 90 days (2160h).
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="exportRetention must be at least 1h"
+	// +optional
+	ExportRetention *metav1.Duration `json:"exportRetention,omitempty"`
 	// Reason is recorded in events.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
@@ -95,6 +133,9 @@ type BatchCounts struct {
 	NotFound int32 `json:"notFound"`
 	// Protected counts users skipped because the Directory protects them.
 	Protected int32 `json:"protected"`
+	// Managed counts users a DirectoryUser manages (not written).
+	// +optional
+	Managed int32 `json:"managed"`
 	// Failed counts users that could not be disabled (see their rows).
 	Failed int32 `json:"failed"`
 	// Queried counts users read by a dryRun batch.
@@ -111,8 +152,8 @@ type BatchUserResult struct {
 	// ID is the object ID.
 	// +optional
 	ID string `json:"id,omitempty"`
-	// JobTitle is the live job title, recorded by dry runs (the batch query
-	// of jobTitle and enabled state); disable runs leave it out.
+	// JobTitle is the live job title, read with the same GET as the state
+	// (so every run answers the batch query of jobTitle and enabled state).
 	// +optional
 	JobTitle string `json:"jobTitle,omitempty"`
 	// AccountEnabledBefore is the state read before any write (omitted when
@@ -160,6 +201,10 @@ type UserDisableBatchStatus struct {
 	// GraphRequests counts HTTP requests sent to Graph for this batch.
 	// +optional
 	GraphRequests int64 `json:"graphRequests,omitempty"`
+	// Export is the audit CSV (one line per user), written when the batch
+	// finishes or is deleted; it outlives the batch until exportRetention.
+	// +optional
+	Export *ExportStatus `json:"export,omitempty"`
 }
 
 // UserDisableBatch disables (or queries) many accounts in one apply.
@@ -169,7 +214,12 @@ type UserDisableBatchStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.counts.total`
 // +kubebuilder:printcolumn:name="Disabled",type=integer,JSONPath=`.status.counts.disabled`
+// +kubebuilder:printcolumn:name="NotFound",type=integer,JSONPath=`.status.counts.notFound`
+// +kubebuilder:printcolumn:name="Protected",type=integer,JSONPath=`.status.counts.protected`
+// +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.counts.managed`
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.counts.failed`
+// +kubebuilder:printcolumn:name="DryRun",type=boolean,JSONPath=`.spec.dryRun`,priority=1
+// +kubebuilder:printcolumn:name="Export",type=string,JSONPath=`.status.export.configMaps[0]`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type UserDisableBatch struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -150,6 +150,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	s := &state{du: du, before: du.DeepCopy(), observedGeneration: du.Status.ObservedGeneration}
+	if applyHold(du) {
+		// A hold set or released changes what Graph must hold: read it
+		// even if the drift watcher saw no change (see unchanged).
+		du.Status.LastSyncTime = nil
+	}
 	prevReady := meta.FindStatusCondition(du.Status.Conditions, v1alpha1.ConditionReady)
 	prevReason := ""
 	if prevReady != nil {
@@ -160,6 +165,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	ctrlkit.Summarize(&du.Status.CommonStatus, du.Generation, err, readyMessage(s))
 	setSynced(s, err)
+	setHeldCondition(du)
 	r.report(ctx, s, prevReason, err)
 	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, s.before, s.before.Status, du.Status); perr != nil {
 		return ctrl.Result{}, perr
@@ -317,7 +323,7 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 		name = "directoryuser"
 	}
 	bld := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.DirectoryUser{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
+		For(&v1alpha1.DirectoryUser{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted, holdChanged))).
 		WatchesRawSource(source.Channel(r.drift.events, &handler.EnqueueRequestForObject{})).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.usersOfDirectory), builder.WithPredicates(directoryUsabilityChanged)).
 		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.reportsOf), builder.WithPredicates(userIdentityChanged)).

@@ -130,7 +130,7 @@ func (ru *run) confirmRead(i int, enabled *bool) (classify bool) {
 		if c.resumed {
 			msg = "found disabled when resuming; not sent again"
 		}
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, Outcome: v1alpha1.OutcomeDisabled, Message: msg}
+		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeDisabled, Message: msg}
 		delete(ru.m.confirm, i)
 		return false
 	}
@@ -181,8 +181,11 @@ func (ru *run) nextRetry() time.Time {
 	for _, c := range ru.m.confirm {
 		consider(c.next)
 	}
+	if ru.stopping {
+		return next
+	}
 	for i, bo := range ru.m.retry {
-		if row := ru.b.Status.Users[i]; unread(row) || ru.revokeDue(row) {
+		if row := ru.b.Status.Users[i]; row.Outcome == v1alpha1.OutcomePending || ru.revokeDue(row) {
 			consider(bo.next)
 		}
 	}

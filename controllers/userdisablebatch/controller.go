@@ -117,52 +117,68 @@ type Reconciler struct {
 	memos map[types.UID]*memo
 }
 
-// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches,verbs=get;list;watch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches/finalizers,verbs=update
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directoryusers,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile advances one batch.
+// Reconcile advances one batch: run it for a time slice, checkpoint, and
+// once it is finished (or deleted and its writes have stopped) write its
+// audit export and let it go.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	b := &v1alpha1.UserDisableBatch{}
-	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
+	b, m, err := r.load(ctx, req.NamespacedName)
+	if b == nil || err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if finished(b.Status.Phase) {
-		return ctrl.Result{}, nil
+	if finished(b.Status.Phase) || (!b.DeletionTimestamp.IsZero() && b.Status.Phase != v1alpha1.BatchRunning) {
+		return ctrl.Result{}, r.finalize(ctx, b, !b.DeletionTimestamp.IsZero())
 	}
-	m := r.takeMemo(b.UID)
-	if m == nil || m.rv != b.ResourceVersion {
-		fresh, err := r.freshBatch(ctx, req.NamespacedName)
-		if err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-		b = fresh
-		if finished(b.Status.Phase) {
-			return ctrl.Result{}, nil
-		}
-		if m != nil && m.rv != b.ResourceVersion {
-			// Not this process's last checkpoint: start from the stored status.
-			m = nil
-		}
+	if err := r.ensureFinalizer(ctx, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
 	ru := r.newRun(ctx, b, m)
-	err := r.summarize(b, ru.execute(ctx))
+	err = r.summarize(b, ru.execute(ctx))
 
 	// The last checkpoint must land even when the manager is stopping: it
 	// records the answers Graph already gave.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if perr := ru.checkpoint(pctx); perr != nil {
-		// A batch deleted mid-run has nothing left to record.
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("checkpointing status: %w", perr))
 	}
-	if !finished(b.Status.Phase) {
-		ru.m.rv = b.ResourceVersion
-		r.keepMemo(b.UID, ru.m)
+	if finished(b.Status.Phase) || (ru.stopping && len(ru.m.confirm) == 0) {
+		return ctrl.Result{}, r.finalize(pctx, b, ru.stopping)
 	}
+	ru.m.rv = b.ResourceVersion
+	r.keepMemo(b.UID, ru.m)
 	return ctrlkit.Result(err, 0)
+}
+
+// load reads the batch and what this process remembers of it. The cached
+// copy will do when it is this process's own last checkpoint; otherwise the
+// batch is read from the API server, and the memory is dropped unless it
+// matches that.
+func (r *Reconciler) load(ctx context.Context, key types.NamespacedName) (*v1alpha1.UserDisableBatch, *memo, error) {
+	b := &v1alpha1.UserDisableBatch{}
+	if err := r.Get(ctx, key, b); err != nil {
+		return nil, nil, err
+	}
+	m := r.takeMemo(b.UID)
+	if m != nil && m.rv == b.ResourceVersion {
+		return b, m, nil
+	}
+	b, err := r.freshBatch(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m != nil && m.rv != b.ResourceVersion {
+		m = nil
+	}
+	return b, m, nil
 }
 
 // freshBatch reads the batch from the API server itself: the cache may not
@@ -261,12 +277,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*v1alpha1.UserDisableBatch).Spec.DirectoryRef.Name} }); err != nil {
 		return err
 	}
+	if err := mgr.Add(&janitor{c: r.Client, reader: r.APIReader, interval: DefaultJanitorInterval, now: r.now}); err != nil {
+		return err
+	}
 	name := r.Name
 	if name == "" {
 		name = "userdisablebatch"
 	}
 	bld := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.UserDisableBatch{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.UserDisableBatch{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.batchesForDirectory),
 			builder.WithPredicates(becameReady{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).

@@ -21,6 +21,8 @@ func countRows(rows []v1alpha1.BatchUserResult) v1alpha1.BatchCounts {
 			c.NotFound++
 		case v1alpha1.OutcomeProtected:
 			c.Protected++
+		case v1alpha1.OutcomeManaged:
+			c.Managed++
 		case v1alpha1.OutcomeFailed:
 			c.Failed++
 		case v1alpha1.OutcomeQueried:
@@ -75,11 +77,14 @@ func completionMessage(b *v1alpha1.UserDisableBatch) string {
 				enabled++
 			}
 		}
-		return fmt.Sprintf("Queried %d of %d users (dry run, nothing written): %d enabled, %d disabled, %d not found, %d failed",
-			c.Queried, c.Total, enabled, int(c.Queried)-enabled, c.NotFound, c.Failed)
+		return fmt.Sprintf("Queried %d of %d users (dry run, nothing written): %d enabled, %d disabled, %d protected, %d managed by a DirectoryUser, %d not found, %d failed",
+			c.Queried+c.Protected+c.Managed, c.Total, enabled, int(c.Queried)-enabled, c.Protected, c.Managed, c.NotFound, c.Failed)
 	}
 	msg := fmt.Sprintf("Disabled %d of %d users: %d already disabled, %d not found, %d protected, %d failed",
 		c.Disabled, c.Total, c.AlreadyDisabled, c.NotFound, c.Protected, c.Failed)
+	if c.Managed > 0 {
+		msg += fmt.Sprintf(", %d managed by a DirectoryUser (not written)", c.Managed)
+	}
 	if b.Spec.RevokeSessions {
 		if n := revokeFailures(b.Status.Users); n > 0 {
 			msg += fmt.Sprintf("; revoking sessions failed for %d", n)
@@ -94,7 +99,7 @@ func completionMessage(b *v1alpha1.UserDisableBatch) string {
 func progressMessage(b *v1alpha1.UserDisableBatch) string {
 	c := countRows(b.Status.Users)
 	if b.Spec.DryRun {
-		return fmt.Sprintf("Queried %d of %d users", c.Queried+c.NotFound+c.Failed, c.Total)
+		return fmt.Sprintf("Queried %d of %d users", c.Queried+c.Protected+c.Managed+c.NotFound+c.Failed, c.Total)
 	}
 	return fmt.Sprintf("Disabled %d of %d users, %d pending", c.Disabled, c.Total, pending(b.Status.Users))
 }

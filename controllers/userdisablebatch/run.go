@@ -45,13 +45,22 @@ type run struct {
 	unsaved bool
 	// byID finds the row already holding an object ID (duplicates).
 	byID map[string]int
+	// managed maps users DirectoryUsers manage to their names (see
+	// managed.go); held records the holds placed in this reconcile.
+	managed map[string]string
+	held    map[string]bool
+	// stopping is set once the batch is being deleted: no new reads or
+	// writes, only the confirmation of writes whose answer was lost.
+	stopping          bool
+	lastDeletionCheck time.Time
 }
 
 // newRun prepares one reconcile. m is what this process remembers of the
 // batch since its last checkpoint, or nil: then every row recorded as due
 // may have been written by whoever recorded it, and is confirmed first.
 func (r *Reconciler) newRun(ctx context.Context, b *v1alpha1.UserDisableBatch, m *memo) *run {
-	ru := &run{r: r, b: b, before: b.DeepCopy(), started: r.now(), m: m, byID: map[string]int{}}
+	ru := &run{r: r, b: b, before: b.DeepCopy(), started: r.now(), m: m, byID: map[string]int{}, held: map[string]bool{},
+		stopping: !b.DeletionTimestamp.IsZero()}
 	ru.lastCheckpoint = ru.started
 	if b.Spec.Group == nil && b.Status.Phase == v1alpha1.BatchRunning {
 		// Users not read yet have no stored row (see recordedRows).
@@ -100,6 +109,9 @@ func (ru *run) execute(ctx context.Context) error {
 		return err
 	}
 	ru.gc, ru.safety = conn.Graph, conn.Safety
+	if err := ru.loadManaged(ctx); err != nil {
+		return err
+	}
 	if b.Status.Phase == v1alpha1.BatchPending {
 		if err := ru.resolve(ctx); err != nil {
 			return err
@@ -108,7 +120,7 @@ func (ru *run) execute(ctx context.Context) error {
 	if err := ru.advance(ctx); err != nil {
 		return err
 	}
-	if b.Spec.RevokeSessions && !b.Spec.DryRun {
+	if b.Spec.RevokeSessions && !b.Spec.DryRun && !ru.stopping {
 		return ru.revoke(ctx)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/controllers/directory"
+	"github.com/directory-operator/directory-operator/controllers/directoryuser"
 	"github.com/directory-operator/directory-operator/controllers/userdisablebatch"
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
@@ -43,6 +44,13 @@ func TestMain(m *testing.M) {
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
 			if err := (&directory.Reconciler{
 				Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
+			}).SetupWithManager(mgr); err != nil {
+				return err
+			}
+			// DirectoryUsers run too: batches must never fight them.
+			if err := (&directoryuser.Reconciler{
+				Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res,
+				Recorder: mgr.GetEventRecorder("directory-operator"), DriftPoll: time.Second,
 			}).SetupWithManager(mgr); err != nil {
 				return err
 			}
@@ -262,4 +270,13 @@ func counts(b *v1alpha1.UserDisableBatch) v1alpha1.BatchCounts {
 		return v1alpha1.BatchCounts{}
 	}
 	return *b.Status.Counts
+}
+
+// batchCounters are the emulator's counters without the Directories' own
+// health checks (GET /organization): writing a batch's audit export, a
+// ConfigMap the Directory owns, makes the Directory reconcile and check.
+func batchCounters() graphsim.Counters {
+	c := env.Sim.Counters()
+	c.Requests -= c.ByEndpoint["GET /organization"]
+	return c
 }

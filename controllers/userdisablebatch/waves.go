@@ -48,6 +48,7 @@ func (ru *run) advance(ctx context.Context) error {
 		if ru.sliceOver() {
 			return nil
 		}
+		ru.deletionRequested(ctx)
 		w := ru.work()
 		if len(w.write) == 0 && ru.unsaved {
 			if err := ru.checkpointProgress(ctx); err != nil {
@@ -104,6 +105,9 @@ func (ru *run) wave(ctx context.Context, w work) error {
 		results [][]graph.ItemResult
 		wg      sync.WaitGroup
 	)
+	for c := range wChunks {
+		wChunks[c] = ru.placeHolds(ctx, wChunks[c])
+	}
 	wg.Go(func() { results = ru.writeWave(ctx, wChunks) })
 	// The rows read and the rows written are disjoint (unread or
 	// unconfirmed, and due), so the two waves never touch the same row.
@@ -138,18 +142,20 @@ func (ru *run) work() work {
 			w.read = append(w.read, i)
 		}
 	}
+	if ru.stopping {
+		// A deleted batch only settles what it may already have written.
+		return w
+	}
 	saved := ru.before.Status.Users
 	for i, row := range ru.b.Status.Users {
 		_, unconfirmed := ru.m.confirm[i]
 		switch {
-		case unconfirmed:
+		case unconfirmed || !ru.rowReady(i, now):
 		case unread(row):
-			if ru.rowReady(i, now) {
-				w.read = append(w.read, i)
-			}
+			w.read = append(w.read, i)
 		case ru.b.Spec.DryRun || !dueForDisable(row):
 		case ru.safety.Protected(row.ID, row.User):
-			ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, AccountEnabled: ptr(true),
+			ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, AccountEnabled: ptr(true),
 				Outcome: v1alpha1.OutcomeProtected, Message: "listed in the Directory's safety.protectedUsers"}
 		case i < len(saved) && dueForDisable(saved[i]):
 			w.write = append(w.write, i)
@@ -236,18 +242,20 @@ func (ru *run) classify(i int, u graph.User, reread bool) {
 		}
 		ru.byID[strings.ToLower(u.ID)] = i
 	}
-	*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, Outcome: v1alpha1.OutcomePending}
+	*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, JobTitle: u.JobTitle, Outcome: v1alpha1.OutcomePending}
 	protected := ru.protection(u, row.User)
+	managedBy := ru.managedBy(u.ID, u.UserPrincipalName, row.User)
 	switch {
-	case ru.b.Spec.DryRun:
-		// The job title is what a query is for; a disable run leaves it out
-		// to keep 5,000 rows well under the object size limit.
-		row.Outcome, row.AccountEnabled, row.JobTitle = v1alpha1.OutcomeQueried, copyBool(u.AccountEnabled), u.JobTitle
-		if protected != "" {
-			row.Message = "protected: " + protected
-		}
 	case protected != "":
+		// Dry runs too: what a real run would do is what a query is for.
 		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeProtected, copyBool(u.AccountEnabled), protected
+	case managedBy != "" && (ru.b.Spec.DryRun || !ru.b.Spec.DisableManaged):
+		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeManaged, copyBool(u.AccountEnabled), managedMessage(managedBy)
+		if ru.b.Spec.DisableManaged {
+			row.Message = "managed by DirectoryUser " + managedBy + "; a real run holds it disabled through it"
+		}
+	case ru.b.Spec.DryRun:
+		row.Outcome, row.AccountEnabled = v1alpha1.OutcomeQueried, copyBool(u.AccountEnabled)
 	case u.AccountEnabled == nil:
 		row.Outcome, row.Message = v1alpha1.OutcomeFailed, "Graph did not report accountEnabled"
 	case !*u.AccountEnabled:
@@ -290,7 +298,10 @@ func (ru *run) writeWave(ctx context.Context, chunks [][]int) [][]graph.ItemResu
 func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) bool {
 	row := &ru.b.Status.Users[i]
 	if err == nil {
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, Outcome: v1alpha1.OutcomeDisabled}
+		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeDisabled}
+		if du := ru.managedBy(row.ID, row.User); du != "" {
+			row.Message = heldMessage(du)
+		}
 		return true
 	}
 	switch graph.KindOf(err) {
@@ -298,7 +309,7 @@ func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) boo
 		// Not executed: the row stays due.
 		o.note(err)
 	case graph.NotFound:
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, Outcome: v1alpha1.OutcomeNotFound, Message: "deleted before it could be disabled"}
+		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeNotFound, Message: "deleted before it could be disabled"}
 	case graph.Forbidden:
 		if chunkForbidden {
 			// Every user refused: the app lacks the permission, which is

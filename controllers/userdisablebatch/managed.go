@@ -1,0 +1,99 @@
+package userdisablebatch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+)
+
+// Kinds never fight: a user a Full-policy DirectoryUser of the batch's
+// Directory manages would be re-enabled by that DirectoryUser's drift
+// correction minutes after the batch disabled it. Such rows get the outcome
+// Managed and are not written, unless spec.disableManaged asks for it: then
+// the DirectoryUser is annotated with the hold (v1alpha1.HoldAnnotation)
+// before the PATCH, and keeps the account disabled until someone removes
+// the annotation.
+
+// managedUsers maps the lower-cased object IDs and UPNs of the users
+// Full-policy DirectoryUsers of the batch's Directory manage to their names.
+func (ru *run) loadManaged(ctx context.Context) error {
+	var list v1alpha1.DirectoryUserList
+	if err := ru.r.List(ctx, &list, client.InNamespace(ru.b.Namespace)); err != nil {
+		return fmt.Errorf("listing DirectoryUsers: %w", err)
+	}
+	ru.managed = map[string]string{}
+	for _, du := range list.Items {
+		if du.Spec.DirectoryRef.Name != ru.b.Spec.DirectoryRef.Name || du.Spec.ManagementPolicy == v1alpha1.ManagementObserveOnly {
+			continue
+		}
+		for _, k := range []string{du.Status.ID, du.Spec.UserPrincipalName, du.Status.UserPrincipalName} {
+			if k != "" {
+				ru.managed[strings.ToLower(k)] = du.Name
+			}
+		}
+	}
+	return nil
+}
+
+// managedBy names the DirectoryUser managing a row's user, or "".
+func (ru *run) managedBy(keys ...string) string {
+	for _, k := range keys {
+		if name, ok := ru.managed[strings.ToLower(k)]; ok && k != "" {
+			return name
+		}
+	}
+	return ""
+}
+
+func managedMessage(du string) string {
+	return fmt.Sprintf("managed by DirectoryUser %s, which would re-enable it; not written (spec.disableManaged holds it disabled instead)", du)
+}
+
+func heldMessage(du string) string {
+	return fmt.Sprintf("held disabled through DirectoryUser %s (annotation %s)", du, v1alpha1.HoldAnnotation)
+}
+
+// placeHolds annotates the DirectoryUsers of the managed rows about to be
+// written, before their PATCH, and returns the rows that may be written:
+// a row whose hold could not be recorded waits for the next wave.
+func (ru *run) placeHolds(ctx context.Context, rows []int) []int {
+	if !ru.b.Spec.DisableManaged {
+		return rows
+	}
+	out := rows[:0:0]
+	for _, i := range rows {
+		row := ru.b.Status.Users[i]
+		name := ru.managedBy(row.ID, row.User)
+		if name == "" || ru.held[name] {
+			out = append(out, i)
+			continue
+		}
+		if err := ru.hold(ctx, name); err != nil {
+			ru.retryLater(i)
+			continue
+		}
+		ru.held[name] = true
+		out = append(out, i)
+	}
+	return out
+}
+
+func (ru *run) hold(ctx context.Context, name string) error {
+	du := &v1alpha1.DirectoryUser{}
+	if err := ru.r.Get(ctx, client.ObjectKey{Namespace: ru.b.Namespace, Name: name}, du); err != nil {
+		return err
+	}
+	if du.Annotations[v1alpha1.HoldAnnotation] == ru.b.Name {
+		return nil
+	}
+	patch := client.MergeFrom(du.DeepCopy())
+	if du.Annotations == nil {
+		du.Annotations = map[string]string{}
+	}
+	du.Annotations[v1alpha1.HoldAnnotation] = ru.b.Name
+	return ru.r.Patch(ctx, du, patch)
+}
