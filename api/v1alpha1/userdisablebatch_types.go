@@ -154,6 +154,8 @@ type BatchUserResult struct {
 	ID string `json:"id,omitempty"`
 	// JobTitle is the live job title, read with the same GET as the state
 	// (so every run answers the batch query of jobTitle and enabled state).
+	// Titles over 32 characters are cut (ending in …) so that 5,000 rows
+	// stay within the API server's object size limit.
 	// +optional
 	JobTitle string `json:"jobTitle,omitempty"`
 	// AccountEnabledBefore is the state read before any write (omitted when

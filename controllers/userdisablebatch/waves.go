@@ -242,7 +242,7 @@ func (ru *run) classify(i int, u graph.User, reread bool) {
 		}
 		ru.byID[strings.ToLower(u.ID)] = i
 	}
-	*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, JobTitle: u.JobTitle, Outcome: v1alpha1.OutcomePending}
+	*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, JobTitle: rowTitle(u.JobTitle), Outcome: v1alpha1.OutcomePending}
 	protected := ru.protection(u, row.User)
 	managedBy := ru.managedBy(u.ID, u.UserPrincipalName, row.User)
 	switch {
@@ -330,4 +330,17 @@ func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) boo
 		}
 	}
 	return false
+}
+
+// maxRowTitle bounds the job title a row keeps. Graph allows 128
+// characters; 5,000 rows of that would push the batch past the API
+// server's 1 MiB object limit, so a row keeps the first 32 and marks the cut.
+const maxRowTitle = 32
+
+func rowTitle(t string) string {
+	r := []rune(t)
+	if len(r) <= maxRowTitle {
+		return t
+	}
+	return string(r[:maxRowTitle-1]) + "…"
 }
