@@ -217,12 +217,21 @@ func (r *Reconciler) summarize(b *v1alpha1.UserDisableBatch, err error) error {
 		ctrlkit.SetCondition(&st.CommonStatus, b.Generation, v1alpha1.ConditionReady, true, reason, msg)
 		r.event(b, corev1.EventTypeNormal, reason, msg)
 		return nil
-	case asStalled(err, &stalled):
+	case asStalled(err, &stalled) && stalled.RetryAfter == 0:
 		st.Phase = v1alpha1.BatchFailed
 		now := metav1.NewTime(r.now())
 		st.CompletedAt = &now
 		ctrlkit.Summarize(&st.CommonStatus, b.Generation, err, "")
 		r.event(b, corev1.EventTypeWarning, stalled.Reason, stalled.Message)
+		return err
+	case asStalled(err, &stalled):
+		// Fixed outside the cluster (admin consent, a new credential): the
+		// batch stays where it is, says why, and resumes once it can.
+		prev := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+		if prev == nil || prev.Reason != stalled.Reason {
+			r.event(b, corev1.EventTypeWarning, stalled.Reason, stalled.Message)
+		}
+		ctrlkit.Summarize(&st.CommonStatus, b.Generation, err, "")
 		return err
 	default:
 		if err == nil {

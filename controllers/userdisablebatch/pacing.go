@@ -3,7 +3,6 @@ package userdisablebatch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -183,25 +182,12 @@ func (o *outcome) err() error {
 	return nil
 }
 
-// batchError turns an error that concerns the whole batch into a ctrlkit
-// result: wait out throttling and missing permissions, back off otherwise.
+// batchError applies the operator's one Graph error policy
+// (ctrlkit.FromGraph) to an error that concerns the whole batch. A stall
+// fixed outside the cluster (a missing permission, a refused credential)
+// keeps the batch Running and looks again later; see summarize.
 func batchError(err error, doing string) error {
-	var ge *graph.Error
-	if !errors.As(err, &ge) {
-		return fmt.Errorf("%s: %w", doing, err)
-	}
-	switch ge.Kind {
-	case graph.Throttled:
-		ra := max(ge.RetryAfter, 10*time.Millisecond)
-		return ctrlkit.Waiting(ra+ctrlkit.Jitter(ra/10, 1), v1alpha1.ReasonThrottled,
-			"Graph asked to wait %s", ra.Round(time.Millisecond))
-	case graph.Forbidden:
-		return ctrlkit.Waiting(time.Minute, v1alpha1.ReasonPermissionMissing,
-			"Graph refused %s (%s); grant the app User.EnableDisableAccount.All and User.Read.All with admin consent", ge.Op, ge.Code)
-	case graph.Unauthorized:
-		return ctrlkit.Waiting(time.Minute, v1alpha1.ReasonInvalidCredentials, "the Directory's credentials were refused (%s)", ge.Code)
-	}
-	return fmt.Errorf("%s: %w", doing, err)
+	return ctrlkit.FromGraph(err, ctrlkit.GraphOp{Doing: doing, Permissions: "User.EnableDisableAccount.All and User.Read.All"})
 }
 
 func allForbidden(rs []graph.ItemResult) bool {
