@@ -62,6 +62,11 @@ func (r *runner) main() (int, error) {
 	if err := os.MkdirAll(r.outDir, 0o755); err != nil {
 		return 0, err
 	}
+	// Logs of an earlier run's extra manager incarnations would mislead.
+	old, _ := filepath.Glob(filepath.Join(r.outDir, "manager-*.log"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 	tmp, err := os.MkdirTemp("", "chaos-")
 	if err != nil {
 		return 0, err

@@ -114,9 +114,14 @@ func newPlan(cfg config, s *sim, rng *rand.Rand) (*plan, error) {
 	if cfg.duplicates {
 		upn := "chaos-dup-0@contoso.com"
 		p.created = append(p.created, upn)
+		// Both may adopt, so whichever runs second finds the user the
+		// other created: it must still not become a second Ready owner.
 		for _, name := range []string{"d-000a", "d-000b"} {
 			p.duplicates = append(p.duplicates, name)
-			p.users = append(p.users, du(name, upn, func(d *v1alpha1.DirectoryUser) { d.Spec.JobTitle = ptr("Chaos duplicate") }))
+			p.users = append(p.users, du(name, upn, func(d *v1alpha1.DirectoryUser) {
+				d.Spec.JobTitle = ptr("Chaos duplicate")
+				d.Spec.Adopt = true
+			}))
 		}
 	}
 	if cfg.takeover {
