@@ -181,6 +181,14 @@ type DirectoryUserStatus struct {
 	// resolved by looking the UPN up, never by a second POST.
 	// +optional
 	CreatePending *CreatePending `json:"createPending,omitempty"`
+	// HeldBy is the UserDisableBatch holding the account disabled (see the
+	// held-disabled-by annotation).
+	// +optional
+	HeldBy string `json:"heldBy,omitempty"`
+	// ReleasedHolds are batches whose hold was released: their Disabled
+	// rows never hold this user again (the last 10).
+	// +optional
+	ReleasedHolds []string `json:"releasedHolds,omitempty"`
 }
 
 // CreatePending is the record of a create that may have reached Graph.

@@ -1,7 +1,14 @@
 package directoryuser
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -32,6 +39,14 @@ func heldBy(du *v1alpha1.DirectoryUser) string {
 // even when the drift watcher saw no change.
 func applyHold(du *v1alpha1.DirectoryUser) (changed bool) {
 	batch := heldBy(du)
+	if released := du.Status.HeldBy; released != "" && released != batch {
+		// The annotation went: that batch never holds this user again.
+		du.Status.ReleasedHolds = append(du.Status.ReleasedHolds, released)
+		if n := len(du.Status.ReleasedHolds); n > 10 {
+			du.Status.ReleasedHolds = du.Status.ReleasedHolds[n-10:]
+		}
+	}
+	du.Status.HeldBy = batch
 	held := meta.IsStatusConditionTrue(du.Status.Conditions, v1alpha1.ConditionHeld)
 	if batch != "" && !observeOnly(du) {
 		du.Spec.AccountEnabled = nil
@@ -59,4 +74,67 @@ var holdChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		return e.ObjectOld.GetAnnotations()[v1alpha1.HoldAnnotation] != e.ObjectNew.GetAnnotations()[v1alpha1.HoldAnnotation]
 	},
+}
+
+// A batch that did not know the DirectoryUser when it disabled the account
+// (both applied together, or the DirectoryUser created afterwards) cannot
+// have set the hold. The DirectoryUser then finds the batch itself before
+// it would re-enable a disabled account, and takes the hold as if the batch
+// had set it: an account a batch disabled is never silently re-enabled.
+// Releasing (removing the annotation) records the batch in
+// status.releasedHolds, so the same batch never holds it again.
+
+// holdForBatch sets the hold when a UserDisableBatch of the same Directory
+// disabled the live user and the spec would now re-enable it. It reports
+// whether accountEnabled must be left alone.
+func (r *Reconciler) holdForBatch(ctx context.Context, s *state) (bool, error) {
+	du := s.du
+	want := du.Spec.AccountEnabled
+	if observeOnly(du) || want == nil || !*want || s.live.AccountEnabled == nil || *s.live.AccountEnabled {
+		return false, nil
+	}
+	batch, err := r.disablingBatch(ctx, du, s.live.ID)
+	if err != nil || batch == "" {
+		return false, err
+	}
+	cp := du.DeepCopy()
+	if cp.Annotations == nil {
+		cp.Annotations = map[string]string{}
+	}
+	cp.Annotations[v1alpha1.HoldAnnotation] = batch
+	if err := r.Patch(ctx, cp, client.MergeFrom(du)); err != nil {
+		return false, err
+	}
+	du.Annotations = cp.Annotations
+	du.Status.HeldBy = batch
+	du.Spec.AccountEnabled = nil
+	log.FromContext(ctx).Info("Account disabled by a batch: held, not re-enabled", "batch", batch, "id", s.live.ID)
+	r.event(du, corev1.EventTypeWarning, v1alpha1.ReasonHeld, "UpdateUser",
+		"UserDisableBatch %s disabled this account: it is held disabled, not re-enabled; release with: kubectl annotate directoryuser %s -n %s %s-",
+		batch, du.Name, du.Namespace, v1alpha1.HoldAnnotation)
+	return true, nil
+}
+
+// disablingBatch names a UserDisableBatch of du's Directory whose row for
+// the user id says Disabled (or due to be), leaving out released ones.
+func (r *Reconciler) disablingBatch(ctx context.Context, du *v1alpha1.DirectoryUser, id string) (string, error) {
+	var list v1alpha1.UserDisableBatchList
+	if err := r.List(ctx, &list, client.InNamespace(du.Namespace)); err != nil {
+		return "", err
+	}
+	for i := range list.Items {
+		b := &list.Items[i]
+		if b.Spec.DirectoryRef.Name != du.Spec.DirectoryRef.Name || b.Spec.DryRun || slices.Contains(du.Status.ReleasedHolds, b.Name) {
+			continue
+		}
+		for _, row := range b.Status.Users {
+			// A Pending row recorded as enabled is due: the batch writes it
+			// only after recording that, so it may have been disabled already.
+			due := row.Outcome == v1alpha1.OutcomePending && row.AccountEnabled != nil && *row.AccountEnabled
+			if (row.Outcome == v1alpha1.OutcomeDisabled || due) && strings.EqualFold(row.ID, id) {
+				return b.Name, nil
+			}
+		}
+	}
+	return "", nil
 }

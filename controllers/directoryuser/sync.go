@@ -179,6 +179,9 @@ func (r *Reconciler) recentlyCreated(du *v1alpha1.DirectoryUser) bool {
 // match, in one PATCH (a UPN change is a rename, not delete+create).
 // ObserveOnly only records the difference.
 func (r *Reconciler) updateFields(ctx context.Context, s *state) error {
+	if _, err := r.holdForBatch(ctx, s); err != nil {
+		return err
+	}
 	upd, fields := diff(s.du.Spec, s.live)
 	if len(fields) == 0 {
 		return nil

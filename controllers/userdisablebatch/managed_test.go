@@ -124,3 +124,45 @@ func TestManagedUsersNeverFight(t *testing.T) {
 		return live.AccountEnabled && meta.FindStatusCondition(du.Status.Conditions, v1alpha1.ConditionHeld) == nil
 	})
 }
+
+// A DirectoryUser the batch could not know about (applied together with
+// it, as in a Git commit, or afterwards) finds the batch that disabled its
+// account before it would re-enable it, holds it instead, and says so;
+// released, it applies its spec and the same batch never holds it again.
+func TestDirectoryUserAfterTheBatchDoesNotReEnable(t *testing.T) {
+	ns := env.Namespace(t)
+	users := putUsers("late", 1, nil)
+	readyDirectory(t, ns, testenv.DirectoryOptions{})
+	b := newBatch(ns, "earlier", v1alpha1.UserDisableBatchSpec{Users: []string{users[0].UserPrincipalName}})
+	create(t, b)
+	waitFinished(t, b, 30*time.Second, 100*time.Millisecond)
+	if row := b.Status.Users[0]; row.Outcome != v1alpha1.OutcomeDisabled {
+		t.Fatalf("row %+v, want Disabled", row)
+	}
+
+	du := managedUser(t, ns, "late-comer", users[0].UserPrincipalName)
+	time.Sleep(5 * time.Second) // several 1 s resyncs and drift polls
+	if live, _ := env.Sim.GetUser(users[0].ID); live.AccountEnabled {
+		t.Fatalf("a DirectoryUser created after the batch re-enabled the account it disabled")
+	}
+	env.Get(t, du)
+	c := meta.FindStatusCondition(du.Status.Conditions, v1alpha1.ConditionHeld)
+	if du.Annotations[v1alpha1.HoldAnnotation] != "earlier" || c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, `"earlier"`) {
+		t.Fatalf("annotation %q, Held %+v; want the hold of batch earlier", du.Annotations[v1alpha1.HoldAnnotation], c)
+	}
+
+	patch := client.MergeFrom(du.DeepCopy())
+	delete(du.Annotations, v1alpha1.HoldAnnotation)
+	if err := env.Client.Patch(context.Background(), du, patch); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "released account enabled again", func() bool {
+		live, _ := env.Sim.GetUser(users[0].ID)
+		env.Get(t, du)
+		return live.AccountEnabled && du.Annotations[v1alpha1.HoldAnnotation] == ""
+	})
+	time.Sleep(3 * time.Second)
+	if env.Get(t, du); du.Annotations[v1alpha1.HoldAnnotation] != "" {
+		t.Errorf("a released batch held the user again")
+	}
+}
