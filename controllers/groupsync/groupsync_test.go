@@ -467,9 +467,12 @@ func TestRenamedGroupStillSynced(t *testing.T) {
 
 	// An expired delta link costs one full sync, which still finds the
 	// renamed group by its id.
-	env.Sim.SetDeltaTokenTTL(time.Second)
+	// The TTL is long enough for the full sync's own page tokens even on a
+	// loaded machine (a 1 s TTL expired them mid-sync in CI, and every
+	// retry met the same fate); the clock jump expires the old link only.
+	env.Sim.SetDeltaTokenTTL(time.Minute)
 	t.Cleanup(func() { env.Sim.SetDeltaTokenTTL(0) })
-	env.Sim.Advance(3 * time.Second)
+	env.Sim.Advance(2 * time.Minute)
 	syncNow(t, gs)
 	third := waitSynced(t, gs, second)
 	if third.Mode != v1alpha1.SyncFull || gs.Status.DisplayName != "After Rename" {
