@@ -130,8 +130,12 @@ const DefaultJanitorInterval = time.Hour
 // janitor deletes audit exports whose retention ended. It runs in the
 // leader only (the manager starts it like a controller).
 type janitor struct {
-	c        client.Client
-	reader   client.Reader // lists around the cache, which may not hold every ConfigMap
+	c client.Client
+	// reader lists the audit exports: the manager's cache, which holds every
+	// export ConfigMap (label-selected) of the watched namespaces. Listing
+	// around it would need cluster-wide list on ConfigMaps, which the
+	// namespaced RBAC mode does not grant.
+	reader   client.Reader
 	interval time.Duration
 	now      func() time.Time
 }

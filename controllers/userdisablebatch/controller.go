@@ -286,7 +286,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*v1alpha1.UserDisableBatch).Spec.DirectoryRef.Name} }); err != nil {
 		return err
 	}
-	if err := mgr.Add(&janitor{c: r.Client, reader: r.APIReader, interval: DefaultJanitorInterval, now: r.now}); err != nil {
+	if err := mgr.Add(&janitor{c: r.Client, reader: r.Client, interval: DefaultJanitorInterval, now: r.now}); err != nil {
 		return err
 	}
 	name := r.Name
