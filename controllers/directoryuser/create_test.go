@@ -1,7 +1,6 @@
 package directoryuser_test
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -11,8 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -179,42 +176,12 @@ func TestDuplicateUPNIsAConflict(t *testing.T) {
 // reconciler with no memory, handling only DirectoryUsers labelled owner.
 func startManager(t *testing.T, owner string) (stop func()) {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     env.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: &skip},
+	return env.StartManager(t, owner, func(mgr ctrl.Manager) error {
+		res := &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), TimeScale: timeScale,
+			Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
+		return (&directoryuser.Reconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
+			LagRetry: 500 * time.Millisecond, CreateSettle: createSettle, Name: "directoryuser-" + owner, Filter: ownedBy(owner),
+		}).SetupWithManager(mgr)
 	})
-	if err != nil {
-		t.Fatalf("building manager: %v", err)
-	}
-	res := &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), TimeScale: timeScale,
-		Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
-	if err := (&directoryuser.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
-		LagRetry: 500 * time.Millisecond, CreateSettle: createSettle, Name: "directoryuser-" + owner, Filter: ownedBy(owner),
-	}).SetupWithManager(mgr); err != nil {
-		t.Fatalf("registering reconciler: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager %s: %v", owner, err)
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Errorf("manager %s did not stop", owner)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }

@@ -12,8 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -82,48 +80,16 @@ func ownedBy(owner string) predicate.Predicate {
 // reconciler waits out almost none; configure may change that.
 func startManager(t *testing.T, owner string, res *connection.Resolver, configure ...func(*userdisablebatch.Reconciler)) (stop func()) {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     env.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: &skip},
+	return env.StartManager(t, owner, func(mgr ctrl.Manager) error {
+		rec := &userdisablebatch.Reconciler{
+			Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
+			Name: "userdisablebatch-" + owner, Filter: ownedBy(owner), ReplicationLag: time.Millisecond,
+		}
+		for _, c := range configure {
+			c(rec)
+		}
+		return rec.SetupWithManager(mgr)
 	})
-	if err != nil {
-		t.Fatalf("building manager: %v", err)
-	}
-	rec := &userdisablebatch.Reconciler{
-		Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
-		Name: "userdisablebatch-" + owner, Filter: ownedBy(owner), ReplicationLag: time.Millisecond,
-	}
-	for _, c := range configure {
-		c(rec)
-	}
-	if err := rec.SetupWithManager(mgr); err != nil {
-		t.Fatalf("registering reconciler: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager %s: %v", owner, err)
-		}
-	}()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("manager %s did not stop", owner)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // slowResolver is a connection resolver with its own Graph client registry,
