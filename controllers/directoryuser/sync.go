@@ -2,14 +2,12 @@ package directoryuser
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -152,19 +150,14 @@ func (r *Reconciler) adopt(ctx context.Context, s *state, u graph.User) error {
 	return r.recordID(ctx, s)
 }
 
-// recordID patches status at once with what identifies the user, retrying
-// briefly: losing the ID would turn the next reconcile's lookup into a
-// conflict with the operator's own user.
-func (r *Reconciler) recordID(ctx context.Context, s *state) error {
-	du := s.du
+// recordID puts what identifies the user into status; the reconcile's one
+// status patch at its end writes it. No patch of its own: a crash or a
+// failed write before that leaves status.createPending in place, and the
+// next reconcile binds the user by UPN (ownCreation) instead of posting
+// again; an adoption that is lost is simply redone. That saves one API
+// server write per created user.
+func (r *Reconciler) recordID(_ context.Context, s *state) error {
 	r.setStatusFromLive(s)
-	err := retry.OnError(retry.DefaultBackoff, func(error) bool { return ctx.Err() == nil }, func() error {
-		return r.Status().Patch(ctx, du, client.MergeFrom(s.before))
-	})
-	if err != nil {
-		return fmt.Errorf("recording user id %s in status: %w", du.Status.ID, err)
-	}
-	s.before = du.DeepCopy()
 	return nil
 }
 
