@@ -36,6 +36,9 @@ import (
 // Finalizer holds a DirectoryUser until its deletion policy ran in Graph.
 const Finalizer = "entra.directory-operator.io/directoryuser"
 
+// defaultName is the controller's name unless Reconciler.Name says otherwise.
+const defaultName = "directoryuser"
+
 // Defaults; the Reconciler's fields override them (tests shorten them).
 const (
 	DefaultInterval = 10 * time.Minute
@@ -114,6 +117,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // state is what one reconcile of one DirectoryUser carries between steps.
@@ -316,12 +320,13 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 		return err
 	}
 	r.drift = newDriftWatcher(mgr.GetClient(), r.Resolver, r.DriftPoll, r.now)
-	if err := mgr.Add(r.drift); err != nil {
-		return err
-	}
 	name := r.Name
 	if name == "" {
-		name = "directoryuser"
+		name = defaultName
+	}
+	r.drift.live, r.drift.writer, r.drift.id = mgr.GetAPIReader(), mgr.GetClient(), name
+	if err := mgr.Add(r.drift); err != nil {
+		return err
 	}
 	bld := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.DirectoryUser{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted, holdChanged))).

@@ -29,6 +29,12 @@ const DefaultDriftPoll = time.Minute
 type driftWatcher struct {
 	kube     client.Reader
 	resolver *connection.Resolver
+	// live reads and writer writes the saved watch (see driftstate.go);
+	// nil in tests that do not persist it.
+	live   client.Reader
+	writer client.Client
+	// id names the saved watch (the reconciler's name).
+	id string
 	// maxPoll is DefaultDriftPoll unless a test shortens it.
 	maxPoll time.Duration
 	now     func() time.Time
@@ -45,6 +51,14 @@ type directoryWatch struct {
 	lastPoll time.Time
 	// dirty maps user IDs the delta reported to when it did.
 	dirty map[string]time.Time
+	// pollMu serialises polls of one Directory (the ticker and
+	// ensurePolled), so one link is never used twice.
+	pollMu sync.Mutex
+	// loaded: the saved watch was looked for; savedAt: last saved.
+	loaded  bool
+	savedAt time.Time
+	// reread: a dirty user was read since the last save.
+	reread bool
 }
 
 // deltaSelect is what the poll asks for: the managed properties, so a
@@ -98,24 +112,46 @@ func (w *driftWatcher) pollDue(ctx context.Context) {
 		due := st == nil || w.now().Sub(st.lastPoll) >= p-p/10
 		w.mu.Unlock()
 		if due {
-			w.poll(ctx, key)
+			w.poll(ctx, key, false)
 		}
 	}
 }
 
-// poll runs one users/delta round for a Directory and enqueues the
-// DirectoryUsers whose users it names.
-func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName) {
-	conn, err := w.resolver.Connect(ctx, key.Namespace, key.Name)
-	if err != nil {
-		return // the Directory's own status says why; users fall back to reads
-	}
+// watch returns the state of a Directory's watch, created empty.
+func (w *driftWatcher) watch(key types.NamespacedName) *directoryWatch {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	st := w.dirs[key.String()]
 	if st == nil {
 		st = &directoryWatch{dirty: map[string]time.Time{}}
 		w.dirs[key.String()] = st
 	}
+	return st
+}
+
+// poll runs one users/delta round for a Directory and enqueues the
+// DirectoryUsers whose users it names. The first poll after a start
+// resumes the saved link (driftstate.go). onlyFirst skips the poll when
+// another one already ran.
+func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyFirst bool) {
+	conn, err := w.resolver.Connect(ctx, key.Namespace, key.Name)
+	if err != nil {
+		return // the Directory's own status says why; users fall back to reads
+	}
+	st := w.watch(key)
+	st.pollMu.Lock()
+	defer st.pollMu.Unlock()
+	w.mu.Lock()
+	if onlyFirst && !st.lastPoll.IsZero() {
+		w.mu.Unlock()
+		return
+	}
+	loaded := st.loaded
+	w.mu.Unlock()
+	if !loaded {
+		w.resume(ctx, key, st)
+	}
+	w.mu.Lock()
 	link := st.link
 	w.mu.Unlock()
 
@@ -129,18 +165,44 @@ func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName) {
 		return nil
 	})
 	now := w.now()
+	if save := w.record(ctx, key, st, link, next, changed, err, now); save != nil {
+		if err := w.saveState(ctx, conn.Directory, *save); err != nil {
+			log.FromContext(ctx).V(1).Info("Saving drift watch failed; a restart reads users again", "directory", key.String(), "error", err.Error())
+		}
+	}
+	if len(changed) > 0 && err == nil {
+		go w.enqueue(ctx, key.Namespace, changed)
+	}
+}
+
+// resume loads the saved watch of a Directory into st, once per start.
+func (w *driftWatcher) resume(ctx context.Context, key types.NamespacedName, st *directoryWatch) {
+	p := w.loadState(ctx, key)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st.loaded = true
+	if p != nil && st.link == "" {
+		st.link, st.since = p.Link, p.Since
+		for _, id := range p.Dirty {
+			st.dirty[id] = p.LastPoll
+		}
+	}
+}
+
+// record updates the watch with a poll's outcome and says what to save.
+func (w *driftWatcher) record(ctx context.Context, key types.NamespacedName, st *directoryWatch, link, next string, changed []string, err error, now time.Time) *persistedWatch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st.lastPoll = now
 	switch {
 	case graph.IsDeltaExpired(err):
 		st.link, st.since = "", time.Time{}
-		return
+		return nil
 	case err != nil:
 		// Changes stay queued at Graph behind the link; the next poll gets
 		// them. Coverage lapses only if polls keep failing (see covered).
 		log.FromContext(ctx).V(1).Info("Drift poll failed", "directory", key.String(), "error", err.Error())
-		return
+		return nil
 	}
 	if link == "" {
 		st.since = now
@@ -151,9 +213,7 @@ func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName) {
 			st.dirty[id] = now
 		}
 	}
-	if len(changed) > 0 {
-		go w.enqueue(ctx, key.Namespace, changed)
-	}
+	return st.persistLocked(now, link == "" || len(changed) > 0)
 }
 
 func (w *driftWatcher) enqueue(ctx context.Context, ns string, ids []string) {
@@ -197,6 +257,7 @@ func (w *driftWatcher) read(dirKey, id string, readAt time.Time) {
 	if st := w.dirs[dirKey]; st != nil {
 		if t, ok := st.dirty[id]; ok && !t.After(readAt) {
 			delete(st.dirty, id)
+			st.reread = true
 		}
 	}
 }

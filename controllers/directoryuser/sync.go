@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -85,6 +86,7 @@ func (r *Reconciler) unchanged(ctx context.Context, s *state) bool {
 			return false
 		}
 	}
+	r.drift.ensurePolled(ctx, types.NamespacedName{Namespace: du.Namespace, Name: du.Spec.DirectoryRef.Name})
 	return r.drift.covered(directoryKey(du), st.ID, st.LastSyncTime.Time, interval(du))
 }
 

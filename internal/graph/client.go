@@ -47,6 +47,9 @@ type Client struct {
 	defaultRetry time.Duration
 
 	requests, resourceUnits, writes, throttled atomic.Int64
+
+	// reads gathers concurrent single-user reads into $batch envelopes.
+	reads coalescer
 }
 
 // Usage counts what a client (or a budget) sent and was charged.
@@ -152,6 +155,7 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 		redact:       redactor(cfg.ClientSecret, string(cfg.PrivateKeyPEM)),
 		defaultRetry: time.Duration(float64(defaultRetryAfter) / budget.Config().TimeScale),
 	}
+	c.reads.c = c
 
 	if c.scope == "" {
 		c.scope = defaultScope(root)

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -77,11 +78,13 @@ func decodeUser(op string, body []byte) (User, error) {
 func (c *Client) GetUser(ctx context.Context, idOrUPN string) (User, error) {
 	const op = "GET /users/{id}"
 	q := query{{"$select", strings.Join(userFields, ",")}, {"$expand", managerExpand}}
-	body, err := c.getJSON(ctx, op, c.base+userPath(idOrUPN)+q.encode(), estimateRU(1, true, true, 0))
-	if err != nil {
-		return User{}, err
+	// Through the coalescer: concurrent reads of many reconciles share
+	// $batch envelopes (see coalescer).
+	r := c.reads.get(ctx, batchItem{op: op, method: http.MethodGet, url: userPath(idOrUPN) + q.encode(), ru: estimateRU(1, true, true, 0)})
+	if r.err != nil {
+		return User{}, r.err
 	}
-	return decodeUser(op, body)
+	return decodeUser(op, r.body)
 }
 
 // newUserBody is the POST /users body. Optional strings are omitted when

@@ -109,13 +109,14 @@ func (h *harness) run(t *table, n int, f func(*harness, *table)) {
 }
 
 var scenarioNames = map[int]string{
-	1: "1. Disable users (UserDisableBatch, L quota)",
-	2: "2. Query jobTitle/accountEnabled (dry run)",
-	3: "3. GroupSync first sync",
-	4: "4. GroupSync resync",
-	5: "5. Apply DirectoryUsers (unthrottled)",
-	6: "6. Idle hour, drift detection",
-	7: "7. Apply → Ready, one DirectoryUser",
+	1:  "1. Disable users (UserDisableBatch, L quota)",
+	2:  "2. Query jobTitle/accountEnabled (dry run)",
+	3:  "3. GroupSync first sync",
+	4:  "4. GroupSync resync",
+	5:  "5. Apply DirectoryUsers (unthrottled)",
+	6:  "6. Idle hour, drift detection",
+	7:  "7. Apply → Ready, one DirectoryUser",
+	10: "10. Adopt existing users (DirectoryUser, L quota)",
 }
 
 func firstLine(s string) string {

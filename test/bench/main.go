@@ -145,6 +145,7 @@ func main() {
 		{1, (*harness).disableUsers},
 		{2, (*harness).queryUsers},
 		{3, (*harness).groupSync},
+		{10, (*harness).adoptUsers},
 		{5, (*harness).directoryUsers},
 	}
 	for _, s := range scenarios {

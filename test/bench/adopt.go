@@ -1,0 +1,84 @@
+//go:build sdk
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/graphsim"
+)
+
+// graphRUPer10sL is Graph's published read quota of an L tenant per app.
+const graphRUPer10sL = 8000
+
+// adoptUsers is scenario 10: a team moving an existing tenant under GitOps
+// applies one DirectoryUser (adopt: true) per user that already exists, at
+// the L quota. Each reconcile reads its user; concurrent reads share $batch
+// envelopes in the Graph client, so the run costs about one request per 20
+// users instead of one each. Bounds measured in the same run: the API
+// server's (N creates + 2 patches each) and the read quota's (the RU used,
+// beyond the bucket's initial burst, at 8,000 RU per 10 s).
+func (h *harness) adoptUsers(t *table) {
+	cfg := h.cfg
+	name := scenarioNames[10]
+	ctx := context.Background()
+	n := cfg.directoryUsers
+	bound := h.apiServerBound(ctx, n)
+	te := h.newTenant(directoryOptions{throttling: true})
+	title := "Engineer"
+	dus := make([]*v1alpha1.DirectoryUser, n)
+	for i := range dus {
+		nick := fmt.Sprintf("ad%05d", i)
+		h.sim.PutUser(graphsim.User{UserPrincipalName: nick + "@contoso.com", DisplayName: "Adopted " + nick,
+			MailNickname: nick, JobTitle: title, AccountEnabled: true})
+		dus[i] = &v1alpha1.DirectoryUser{
+			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: nick},
+			Spec: v1alpha1.DirectoryUserSpec{
+				DirectoryRef:      v1alpha1.DirectoryReference{Name: te.directory},
+				UserPrincipalName: nick + "@contoso.com",
+				DisplayName:       "Adopted " + nick,
+				JobTitle:          &title,
+				Adopt:             true,
+				DeletionPolicy:    v1alpha1.DeletionOrphan,
+			},
+		}
+	}
+	h.sim.ResetCounters()
+	start := time.Now()
+	if err := h.createMany(ctx, dus); err != nil {
+		h.fail("%v", err)
+	}
+	h.waitFor(cfg.scenarioTimeout, "all DirectoryUsers adopted and Ready", func() bool {
+		ready, total := h.countReady(ctx, te.ns)
+		return ready == n && total == n
+	})
+	wall := time.Since(start)
+	u := usageOf(h.sim.Counters())
+
+	ruPerSec := graphRUPer10sL / 10 * cfg.timeScale
+	ruBound := time.Duration(math.Max(0, float64(u.ru-graphRUPer10sL)) / ruPerSec * float64(time.Second))
+	worst := max(bound, ruBound)
+	maxRequests := int64(math.Ceil(float64(n) * 600 / 10000))
+	ok := wall.Seconds() <= 2*worst.Seconds() && u.requests <= maxRequests && u.throttled == 0
+	t.add(row{scenario: name, run: fmt.Sprintf("operator, %s DirectoryUsers (adopt)", fmtInt(int64(n))), wall: wall, usage: u,
+		figure: fmt.Sprintf("%.2f Graph requests per user (%.0f users per request); time %s of max(API-server bound %s, read-quota bound %s); one GET per user would be %s requests",
+			float64(u.requests)/float64(n), float64(n)/math.Max(1, float64(u.requests)), ratio(wall.Seconds(), worst.Seconds()),
+			fmtDur(bound), fmtDur(ruBound), fmtInt(int64(n))),
+		goal: fmt.Sprintf("≤ 2× bound, ≤ %s requests, 0 429s: %s", fmtInt(maxRequests), verdict(ok))})
+	t.note("Scenario 10: the API-server bound is %s ConfigMaps created and patched twice each by 16 writers (%s); the read-quota bound is the RU charged (%s) beyond the 8,000-RU burst at 8,000 RU per 10 s ×%g.",
+		fmtInt(int64(n)), fmtDur(bound), fmtInt(u.ru), cfg.timeScale)
+
+	// Gone before the next scenario, so they do not share its manager.
+	_ = h.kube.DeleteAllOf(ctx, &v1alpha1.DirectoryUser{}, client.InNamespace(te.ns))
+	h.waitFor(cfg.scenarioTimeout, "adopted DirectoryUsers deleted (Orphan)", func() bool {
+		_, total := h.countReady(ctx, te.ns)
+		return total == 0
+	})
+}
