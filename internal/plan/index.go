@@ -1,0 +1,62 @@
+package plan
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+)
+
+// index finds objects of one Objects by namespace/name.
+type index struct {
+	dirs       map[string]*v1alpha1.Directory
+	users      map[string]*v1alpha1.DirectoryUser
+	batches    map[string]*v1alpha1.UserDisableBatch
+	syncs      map[string]*v1alpha1.GroupSync
+	enables    map[string]*unstructured.Unstructured
+	namespaces map[string]bool
+}
+
+func newIndex(o *Objects) index {
+	ix := index{dirs: map[string]*v1alpha1.Directory{}, users: map[string]*v1alpha1.DirectoryUser{},
+		batches: map[string]*v1alpha1.UserDisableBatch{}, syncs: map[string]*v1alpha1.GroupSync{},
+		enables: map[string]*unstructured.Unstructured{}, namespaces: map[string]bool{}}
+	if o == nil {
+		return ix
+	}
+	for i := range o.Directories {
+		ix.dirs[o.Directories[i].Namespace+"/"+o.Directories[i].Name] = &o.Directories[i]
+	}
+	for i := range o.Users {
+		ix.users[o.Users[i].Namespace+"/"+o.Users[i].Name] = &o.Users[i]
+	}
+	for i := range o.Batches {
+		ix.batches[o.Batches[i].Namespace+"/"+o.Batches[i].Name] = &o.Batches[i]
+	}
+	for i := range o.GroupSyncs {
+		ix.syncs[o.GroupSyncs[i].Namespace+"/"+o.GroupSyncs[i].Name] = &o.GroupSyncs[i]
+	}
+	for i := range o.EnableBatches {
+		ix.enables[o.EnableBatches[i].GetNamespace()+"/"+o.EnableBatches[i].GetName()] = &o.EnableBatches[i]
+	}
+	for _, ns := range o.Namespaces() {
+		ix.namespaces[ns] = true
+	}
+	return ix
+}
+
+func (ix index) has(kind, ns, name string) bool {
+	k := ns + "/" + name
+	switch kind {
+	case KindDirectory:
+		return ix.dirs[k] != nil
+	case KindDirectoryUser:
+		return ix.users[k] != nil
+	case KindUserDisableBatch:
+		return ix.batches[k] != nil
+	case KindGroupSync:
+		return ix.syncs[k] != nil
+	case KindUserEnableBatch:
+		return ix.enables[k] != nil
+	}
+	return false
+}
