@@ -60,3 +60,27 @@ func (ix index) has(kind, ns, name string) bool {
 	}
 	return false
 }
+
+// Key identifies an object of a kind: "Kind namespace/name".
+func Key(kind, ns, name string) string { return kind + " " + ns + "/" + name }
+
+// Keys returns the Key of every object.
+func (o *Objects) Keys() map[string]bool {
+	out := map[string]bool{}
+	for _, d := range o.Directories {
+		out[Key(KindDirectory, d.Namespace, d.Name)] = true
+	}
+	for _, u := range o.Users {
+		out[Key(KindDirectoryUser, u.Namespace, u.Name)] = true
+	}
+	for _, b := range o.Batches {
+		out[Key(KindUserDisableBatch, b.Namespace, b.Name)] = true
+	}
+	for _, g := range o.GroupSyncs {
+		out[Key(KindGroupSync, g.Namespace, g.Name)] = true
+	}
+	for _, e := range o.EnableBatches {
+		out[Key(KindUserEnableBatch, e.GetNamespace(), e.GetName())] = true
+	}
+	return out
+}
