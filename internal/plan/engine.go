@@ -32,9 +32,9 @@ type Input struct {
 	// cluster access (then nothing is known to be removed, and users found
 	// in Graph by UPN are taken as already managed).
 	Live *Objects
-	// Prune reports objects of Live in the manifests' namespaces that the
-	// manifests no longer hold as removed (deleted on apply with pruning,
-	// as GitOps tools do).
+	// Prune reports objects of Live that the manifests no longer hold as
+	// removed (deleted on apply with pruning, as GitOps tools do), among
+	// the kinds the manifests hold in each namespace.
 	Prune   bool
 	Connect Connector
 }
@@ -122,9 +122,11 @@ func (p *planner) directory(ns, name string) *v1alpha1.Directory {
 	return nil
 }
 
-// removed says whether a live object disappears with this apply.
+// removed says whether a live object disappears with this apply: the
+// manifests hold objects of its kind in its namespace, but not it. (A
+// folder of DirectoryUsers does not remove the Directory it references.)
 func (p *planner) removed(kind, ns, name string) bool {
-	return p.in.Prune && p.in.Live != nil && !p.desired.has(kind, ns, name) && p.desired.namespaces[ns]
+	return p.in.Prune && p.in.Live != nil && !p.desired.has(kind, ns, name) && p.desired.scope[kind+" "+ns]
 }
 
 // connectAll resolves every Directory a planned object references, once.

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"strings"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -8,18 +10,20 @@ import (
 
 // index finds objects of one Objects by namespace/name.
 type index struct {
-	dirs       map[string]*v1alpha1.Directory
-	users      map[string]*v1alpha1.DirectoryUser
-	batches    map[string]*v1alpha1.UserDisableBatch
-	syncs      map[string]*v1alpha1.GroupSync
-	enables    map[string]*unstructured.Unstructured
-	namespaces map[string]bool
+	dirs    map[string]*v1alpha1.Directory
+	users   map[string]*v1alpha1.DirectoryUser
+	batches map[string]*v1alpha1.UserDisableBatch
+	syncs   map[string]*v1alpha1.GroupSync
+	enables map[string]*unstructured.Unstructured
+	// scope holds "Kind namespace" for every kind and namespace the
+	// objects cover: the prune scope of the manifests.
+	scope map[string]bool
 }
 
 func newIndex(o *Objects) index {
 	ix := index{dirs: map[string]*v1alpha1.Directory{}, users: map[string]*v1alpha1.DirectoryUser{},
 		batches: map[string]*v1alpha1.UserDisableBatch{}, syncs: map[string]*v1alpha1.GroupSync{},
-		enables: map[string]*unstructured.Unstructured{}, namespaces: map[string]bool{}}
+		enables: map[string]*unstructured.Unstructured{}, scope: map[string]bool{}}
 	if o == nil {
 		return ix
 	}
@@ -38,8 +42,10 @@ func newIndex(o *Objects) index {
 	for i := range o.EnableBatches {
 		ix.enables[o.EnableBatches[i].GetNamespace()+"/"+o.EnableBatches[i].GetName()] = &o.EnableBatches[i]
 	}
-	for _, ns := range o.Namespaces() {
-		ix.namespaces[ns] = true
+	for k := range o.Keys() {
+		kind, rest, _ := strings.Cut(k, " ")
+		ns, _, _ := strings.Cut(rest, "/")
+		ix.scope[kind+" "+ns] = true
 	}
 	return ix
 }

@@ -161,8 +161,15 @@ func (u *userItem) create(p *planner) Item {
 	it := u.item(ActionCreate)
 	it.Changes = u.changes(p, graph.User{}, true)
 	local, _, _ := strings.Cut(u.du.Spec.UserPrincipalName, "@")
-	if u.du.Spec.DisplayName == "" || u.du.Spec.MailNickname == "" {
-		it.Message = fmt.Sprintf("displayName and mailNickname default to %q where unset", local)
+	var unset []string
+	if u.du.Spec.DisplayName == "" {
+		unset = append(unset, "displayName")
+	}
+	if u.du.Spec.MailNickname == "" {
+		unset = append(unset, "mailNickname")
+	}
+	if len(unset) > 0 {
+		it.Message = fmt.Sprintf("%s from the UPN (%q); a generated password unless spec.password", strings.Join(unset, " and "), local)
 	}
 	return it
 }
