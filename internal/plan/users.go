@@ -15,7 +15,8 @@ import (
 
 // userItem is one DirectoryUser of the manifests on its way through the plan.
 type userItem struct {
-	du   *v1alpha1.DirectoryUser // desired, defaulted (a copy: holds edit it)
+	du   *v1alpha1.DirectoryUser // desired, defaulted (a copy: a hold edits it)
+	spec v1alpha1.DirectoryUserSpec
 	live *v1alpha1.DirectoryUser // the cluster's, or nil
 	env  *env
 	// done is set when the outcome is known without Graph.
@@ -30,7 +31,7 @@ func (p *planner) prepareUsers() []*userItem {
 	losers := p.conflictLosers()
 	for i := range p.in.Desired.Users {
 		du := p.in.Desired.Users[i].DeepCopy()
-		u := &userItem{du: du, live: p.live.users[du.Namespace+"/"+du.Name], env: p.env(du.Namespace, du.Spec.DirectoryRef.Name)}
+		u := &userItem{du: du, spec: *du.Spec.DeepCopy(), live: p.live.users[du.Namespace+"/"+du.Name], env: p.env(du.Namespace, du.Spec.DirectoryRef.Name)}
 		out = append(out, u)
 		if it := u.precheck(losers); it != nil {
 			u.done = it
@@ -236,12 +237,12 @@ func (p *planner) managerUPN(du *v1alpha1.DirectoryUser) string {
 // change, except a stall the cluster already shows for an unchanged spec.
 // Without the cluster, stalls count as changes (a reviewer must see them).
 func (u *userItem) withChanged(it Item) Item {
-	specSame := u.live != nil && equality.Semantic.DeepEqual(specOf(u.live), specOf(u.du))
+	specSame := u.live != nil && equality.Semantic.DeepEqual(u.live.Spec, u.spec)
 	switch {
 	case it.Action == ActionNoop || it.Action == ActionObserve:
 		it.Changed = u.live != nil && !specSame
 		if it.Changed {
-			it.Message = strings.TrimSpace(it.Message + " spec changes with no Graph write: " + strings.Join(specFieldChanges(u.live.Spec, u.du.Spec), ", "))
+			it.Message = strings.TrimSpace(it.Message + " spec changes with no Graph write: " + strings.Join(specFieldChanges(u.live.Spec, u.spec), ", "))
 		}
 	case it.Action == ActionStalled || it.Action == ActionWait:
 		it.Changed = !specSame
@@ -249,15 +250,6 @@ func (u *userItem) withChanged(it Item) Item {
 		it.Changed = true
 	}
 	return it
-}
-
-// specOf is the spec as both sides compare it (the hold's edit undone).
-func specOf(du *v1alpha1.DirectoryUser) v1alpha1.DirectoryUserSpec {
-	s := *du.Spec.DeepCopy()
-	if s.AccountEnabled == nil {
-		s.AccountEnabled = ptr(true)
-	}
-	return s
 }
 
 func userValues(u graph.User) map[string]string {
