@@ -31,7 +31,7 @@ func TestDefaultsMatchAPIServer(t *testing.T) {
 		Users: []v1alpha1.DirectoryUser{{ObjectMeta: meta("u"), Spec: v1alpha1.DirectoryUserSpec{DirectoryRef: ref, UserPrincipalName: "u@contoso.com",
 			Password: &v1alpha1.PasswordSpec{SecretRef: v1alpha1.SecretKeySelector{Name: "p", Key: "k"}}}}},
 		GroupSyncs: []v1alpha1.GroupSync{{ObjectMeta: meta("g"), Spec: v1alpha1.GroupSyncSpec{DirectoryRef: ref, Group: v1alpha1.GroupSelector{ID: "g"}}}},
-		Batches: []v1alpha1.UserDisableBatch{{ObjectMeta: meta("b"), Spec: v1alpha1.UserDisableBatchSpec{DirectoryRef: ref, Users: []string{"x"}}}},
+		Batches:    []v1alpha1.UserDisableBatch{{ObjectMeta: meta("b"), Spec: v1alpha1.UserDisableBatchSpec{DirectoryRef: ref, Users: []string{"x"}}}},
 	}
 	var objs []client.Object
 	for i := range minimal.Directories {

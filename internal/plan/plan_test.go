@@ -34,7 +34,9 @@ func (f *fakeGraph) GetUsers(_ context.Context, keys []string, _ ...string) ([]g
 	return out, nil
 }
 
-func (f *fakeGraph) GetGroup(context.Context, string) (graph.Group, error) { return graph.Group{ID: "g"}, nil }
+func (f *fakeGraph) GetGroup(context.Context, string) (graph.Group, error) {
+	return graph.Group{ID: "g"}, nil
+}
 func (f *fakeGraph) FindGroups(context.Context, string) ([]graph.Group, error) {
 	return []graph.Group{{ID: "g"}}, nil
 }
