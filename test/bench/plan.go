@@ -68,13 +68,21 @@ func (h *harness) planUsers(t *table) {
 
 	dir := h.planFolder(dus)
 	defer os.RemoveAll(dir)
+	// The users just created are read once more by their DirectoryUsers
+	// (replication-lag checks, the drift watcher's first poll): let that
+	// settle so the window holds the plan's requests alone.
+	quiet := h.waitQuiet(2*time.Second, time.Minute)
 	h.sim.ResetCounters()
 	start := time.Now()
 	var out, errOut bytes.Buffer
 	code := cli.Main([]string{"--kubeconfig", filepath.Join(dir, "kubeconfig"), "-n", te.ns, "plan", "-f", filepath.Join(dir, "users"), "-o", "json"},
 		cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 	wall := time.Since(start)
-	u := usageOf(h.sim.Counters())
+	counters := h.sim.Counters()
+	u := usageOf(counters)
+	// The plan sends only $batch envelopes; anything else in the window is
+	// the operator's background traffic.
+	envelopes := counters.ByEndpoint["POST /$batch"]
 	var p plan.Plan
 	if err := json.Unmarshal(out.Bytes(), &p); err != nil || code != plan.ExitChanges {
 		h.fail("kubectl entra plan: exit %d, %v: %s", code, err, firstLine(errOut.String()))
@@ -90,19 +98,36 @@ func (h *harness) planUsers(t *table) {
 	}
 	limit := int64((len(dus) + 19) / 20)
 	goal := "≤ ceil(N/20) requests, 0 writes: **missed**"
-	if u.requests <= limit {
+	if envelopes <= limit && p.GraphRequests <= limit {
 		goal = "≤ ceil(N/20) requests, 0 writes: met"
 	}
+	figure := fmt.Sprintf("%d $batch requests for %s users (ceil(N/20) = %d; the plan counted %d); %.0f× fewer than Terraform's 4 GETs per user",
+		envelopes, fmtInt(int64(len(dus))), limit, p.GraphRequests, float64(4*len(dus))/math.Max(1, float64(envelopes)))
+	if other := u.requests - envelopes; other > 0 {
+		figure += fmt.Sprintf("; the window also held %d requests of the operator's own background reads", other)
+	}
 	t.add(row{scenario: name, run: fmt.Sprintf("kubectl entra plan, %s users (%d edited)", fmtInt(int64(len(dus))), planChanged), wall: wall, usage: u,
-		figure: fmt.Sprintf("%d requests for %s users (plan counted %d; ceil(N/20) = %d); %.1f× fewer than Terraform's 4 GETs per user",
-			u.requests, fmtInt(int64(len(dus))), p.GraphRequests, limit, float64(4*len(dus))/math.Max(1, float64(u.requests))),
-		goal: goal})
+		figure: figure, goal: goal})
 	if len(dus) == 1000 {
 		t.add(row{scenario: name, run: "terraform plan (azuread provider), 1,000 users", wallText: terraformPlanTime, reference: true,
 			usage: usage{requests: terraformPlanRequests}, figure: "reference measured for issue #18, not in this run: 4 GETs per user, no $batch"})
 	}
-	t.note("Scenario 9: the plan's wall time includes listing the namespace's objects from the API server and reading the Directory's Secret; "+
-		"its Graph reads are $batch GETs of 20 users (4 envelopes in flight) at the emulated %s round trip.", fmtDur(scaledLatency(cfg)))
+	t.note("Scenario 9: the operator's traffic had been quiet for %s before the plan ran (waited %s); the plan's wall time includes listing the namespace's objects from the API server and reading the Directory's Secret; "+
+		"its Graph reads are $batch GETs of 20 users (4 envelopes in flight) at the emulated %s round trip.", fmtDur(2*time.Second), fmtDur(quiet), fmtDur(scaledLatency(cfg)))
+}
+
+// waitQuiet waits until the emulator saw no request for quiet (at most
+// max) and returns how long it waited.
+func (h *harness) waitQuiet(quiet, max time.Duration) time.Duration {
+	start := time.Now()
+	last, lastChange := h.sim.Counters().Requests, time.Now()
+	for time.Since(lastChange) < quiet && time.Since(start) < max {
+		time.Sleep(100 * time.Millisecond)
+		if n := h.sim.Counters().Requests; n != last {
+			last, lastChange = n, time.Now()
+		}
+	}
+	return time.Since(start)
 }
 
 // planFolder writes the pull request's folder (the users, planChanged of
