@@ -74,7 +74,7 @@ Exit status: 0 no changes, 2 changes, 1 error.`,
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifest files or directories (\"-\" for stdin)")
 	f.BoolVarP(&o.recursive, "recursive", "R", false, "read directories recursively")
 	f.StringVarP(&o.output, "output", "o", plan.FormatText, "output format: "+strings.Join(plan.Formats, "|"))
-	f.BoolVar(&o.prune, "prune", true, "report objects in the manifests' namespaces that the manifests no longer hold as removed (as apply --prune and GitOps tools delete them)")
+	f.BoolVar(&o.prune, "prune", true, "report cluster objects the manifests no longer hold as removed (delete, disable or orphan per deletionPolicy), for the kinds the manifests hold in each namespace, as apply --prune and GitOps tools delete them")
 	f.StringVarP(&o.selector, "selector", "l", "", "only cluster objects matching this label selector can be removed (the prune scope)")
 	f.BoolVar(&o.noCluster, "no-cluster", false, "do not contact the cluster: Directories from the manifests, credential from the environment")
 	f.StringVar(&o.allowedHosts, "allowed-custom-hosts", strings.Join(connection.DefaultAllowedCustomHosts, ","),
