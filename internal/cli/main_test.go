@@ -52,7 +52,13 @@ func namespace(t *testing.T, name string, safety v1alpha1.SafetySpec) {
 	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
-	env.CreateDirectory(t, name, testenv.DirectoryOptions{Safety: safety})
+	dir := env.CreateDirectory(t, name, testenv.DirectoryOptions{Safety: safety})
+	// Ready, as the Directory controller (not running here) would say.
+	dir.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+		Reason: v1alpha1.ReasonSucceeded, Message: "connected", LastTransitionTime: metav1.Now()}}
+	if err := env.Client.Status().Update(context.Background(), dir); err != nil {
+		t.Fatalf("marking the Directory Ready: %v", err)
+	}
 }
 
 // applyCluster creates the objects of a manifest folder with the status

@@ -3,7 +3,11 @@ package plan
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/connection"
@@ -105,6 +109,7 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 			len(in.Desired.Ignored), strings.Join(in.Desired.Ignored, ", ")))
 	}
 	p.plan.sort()
+	sort.Strings(p.plan.Warnings)
 	return p.plan, nil
 }
 
@@ -147,6 +152,7 @@ func (p *planner) connectAll() error {
 			continue
 		}
 		e.safety = connection.NewSafety(e.dir.Spec.Safety)
+		p.warnNotReady(e.dir)
 		gc, err := p.in.Connect(p.ctx, e.dir)
 		if err != nil {
 			return fmt.Errorf("connecting to Directory %s/%s: %w", ref[0], ref[1], err)
@@ -155,6 +161,25 @@ func (p *planner) connectAll() error {
 		e.reads = newReads(gc.Usage())
 	}
 	return nil
+}
+
+// warnNotReady says when the cluster's Directory is not Ready: its
+// dependents wait (DirectoryNotReady) until it is, whatever the plan shows.
+func (p *planner) warnNotReady(dir *v1alpha1.Directory) {
+	live := p.live.dirs[dir.Namespace+"/"+dir.Name]
+	if live == nil {
+		return
+	}
+	c := meta.FindStatusCondition(live.Status.Conditions, v1alpha1.ConditionReady)
+	if c != nil && (c.Status == metav1.ConditionTrue || c.Reason == v1alpha1.ReasonThrottled) {
+		return
+	}
+	why := "not checked yet"
+	if c != nil {
+		why = c.Reason + ": " + c.Message
+	}
+	p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("Directory %s/%s is not Ready (%s); the objects that reference it wait until it is",
+		dir.Namespace, dir.Name, why))
 }
 
 func (p *planner) env(ns, dir string) *env { return p.envs[ns+"/"+dir] }

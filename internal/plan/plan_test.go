@@ -104,6 +104,11 @@ func TestConflictAndHold(t *testing.T) {
 	if it := got["DirectoryUser/held"]; it.Action != ActionNoop || it.Changed || !strings.Contains(it.Message, "held by UserDisableBatch leavers") {
 		t.Errorf("held user: %+v (a held account is not re-enabled)", it)
 	}
+	p, _ := Compute(context.Background(), Input{Desired: desired, Live: live,
+		Connect: func(context.Context, *v1alpha1.Directory) (Graph, error) { return f, nil }})
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "Directory ns/tenant is not Ready (not checked yet)") {
+		t.Errorf("warnings: %q", p.Warnings)
+	}
 	if it := got["DirectoryUser/second"]; it.Action != ActionStalled || it.Reason != v1alpha1.ReasonConflict || !strings.Contains(it.Message, `"held"`) {
 		t.Errorf("second claimant: %+v", it)
 	}
