@@ -150,6 +150,7 @@ func (bi *batchItem) finish(p *planner) (Item, error) {
 type found struct {
 	given string
 	user  *graph.User
+	err   error // Graph refused the key (400)
 }
 
 // users returns the batch's users: the listed ones as read, or the group's
@@ -164,6 +165,7 @@ func (bi *batchItem) users(p *planner) ([]found, error) {
 		if gu, ok := bi.env.reads.get(out[i].given); ok {
 			out[i].user = &gu
 		}
+		out[i].err = bi.env.reads.invalid(out[i].given)
 	}
 	return out, nil
 }
@@ -201,6 +203,10 @@ func (bi *batchItem) groupMembers(p *planner, sel *v1alpha1.BatchGroupSelector) 
 // DirectoryUser, dry run, already disabled, else disabled.
 func (bi *batchItem) classify(f found, managed map[string]string, byID map[string]int, i int) BatchRow {
 	row := BatchRow{User: f.given}
+	if f.err != nil {
+		row.Outcome, row.Message = OutcomeFailed, f.err.Error()
+		return row
+	}
 	if f.user == nil {
 		row.Outcome = OutcomeNotFound
 		return row

@@ -226,7 +226,10 @@ func (r *reads) run(ctx context.Context, gc Graph) error {
 		return err
 	}
 	for _, x := range res {
-		if x.Err != nil && !graph.IsNotFound(x.Err) {
+		// Graph refusing one key (400: not a valid id or UPN) is that
+		// user's answer, as in the batch controller; anything else
+		// (throttling, permissions, outages) leaves the plan unknown.
+		if x.Err != nil && !graph.IsNotFound(x.Err) && graph.KindOf(x.Err) != graph.Invalid {
 			return fmt.Errorf("reading user %s: %w", x.Key, x.Err)
 		}
 		r.results[strings.ToLower(x.Key)] = x
@@ -239,4 +242,12 @@ func (r *reads) run(ctx context.Context, gc Graph) error {
 func (r *reads) get(key string) (graph.User, bool) {
 	x, ok := r.results[strings.ToLower(key)]
 	return x.User, ok && x.Err == nil
+}
+
+// invalid returns Graph's refusal of key (400), or nil.
+func (r *reads) invalid(key string) error {
+	if x := r.results[strings.ToLower(key)]; x.Err != nil && graph.KindOf(x.Err) == graph.Invalid {
+		return x.Err
+	}
+	return nil
 }

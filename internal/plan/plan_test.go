@@ -27,6 +27,8 @@ func (f *fakeGraph) GetUsers(_ context.Context, keys []string, _ ...string) ([]g
 		out[i].Key = k
 		if u, ok := f.users[strings.ToLower(k)]; ok {
 			out[i].User = u
+		} else if strings.Contains(k, " ") {
+			out[i].Err = &graph.Error{Kind: graph.Invalid, Code: "Request_BadRequest", Message: "invalid key"}
 		} else {
 			out[i].Err = &graph.Error{Kind: graph.NotFound}
 		}
@@ -130,6 +132,7 @@ func TestBatchRules(t *testing.T) {
 			s.Users, s.Group = nil, &v1alpha1.BatchGroupSelector{GroupSelector: v1alpha1.GroupSelector{DisplayName: "Leavers"}}
 		}),
 		batch("twice", func(s *v1alpha1.UserDisableBatchSpec) { s.Users = []string{"x@contoso.com", "X@contoso.com"} }),
+		batch("badkey", func(s *v1alpha1.UserDisableBatchSpec) { s.Users = []string{"not a user", "on@contoso.com"} }),
 		batch("running", func(s *v1alpha1.UserDisableBatchSpec) { s.Reason = "edited" }),
 	}}
 	live := &Objects{Directories: []v1alpha1.Directory{dirObj(v1alpha1.SafetySpec{})},
@@ -144,6 +147,9 @@ func TestBatchRules(t *testing.T) {
 	}
 	if c := counts("group"); c[OutcomeDisable] != 1 || c[OutcomeAlreadyDisabled] != 1 {
 		t.Errorf("group batch: %v", c)
+	}
+	if c := counts("badkey"); c[OutcomeFailed] != 1 || c[OutcomeDisable] != 1 {
+		t.Errorf("a key Graph refuses fails its row only: %v", c)
 	}
 	if it := got["UserDisableBatch/twice"]; it.Action != ActionStalled || it.Reason != v1alpha1.ReasonInvalidSpec {
 		t.Errorf("user listed twice: %+v", it)

@@ -126,6 +126,8 @@ func (u *userItem) finish(p *planner) Item {
 	live, found := u.env.reads.get(key)
 	var it Item
 	switch {
+	case u.env.reads.invalid(key) != nil:
+		it = *u.stalled(ActionStalled, v1alpha1.ReasonInvalidSpec, "Graph refused reading %s: %v", key, u.env.reads.invalid(key))
 	case !found && observeOnly(du):
 		it = *u.stalled(ActionWait, v1alpha1.ReasonUserNotFound, "no user %s in the directory; ObserveOnly never creates one", du.Spec.UserPrincipalName)
 	case !found:
