@@ -34,6 +34,7 @@ func seedGraph() {
 	for _, u := range users {
 		env.Sim.PutUser(u)
 	}
+	env.Sim.PutGroup(graphsim.Group{ID: id("9a"), DisplayName: "All Staff", SecurityEnabled: true})
 }
 
 var goldenSafety = v1alpha1.SafetySpec{AllowedDomains: []string{"contoso.com"}, ProtectedUsers: []string{"ceo@contoso.com"}}
@@ -59,10 +60,10 @@ func TestPlanChanges(t *testing.T) {
 	if c.Writes != 0 || c.Posts != 0 {
 		t.Errorf("plan wrote to Graph: %d writes, %d creates", c.Writes, c.Posts)
 	}
-	// 14 users to read (8 DirectoryUsers before the rails, 6 batch users,
-	// 2 shared): one $batch per format run.
-	if c.Requests > int64(len(plan.Formats)) {
-		t.Errorf("%d Graph requests for %d plans, want one $batch each", c.Requests, len(plan.Formats))
+	// Per plan: one $batch for the users (8 DirectoryUsers before the
+	// rails, 6 batch users, 2 shared) and one group lookup per GroupSync.
+	if c.Requests > int64(3*len(plan.Formats)) {
+		t.Errorf("%d Graph requests for %d plans, want 3 each", c.Requests, len(plan.Formats))
 	}
 }
 

@@ -94,7 +94,9 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 		p.add(it)
 	}
 	p.planDirectories()
-	p.planGroupSyncs()
+	if err := p.planGroupSyncs(); err != nil {
+		return nil, err
+	}
 	p.planEnableBatches()
 	if p.in.Live != nil && p.in.Prune {
 		p.planRemovals()
@@ -143,6 +145,11 @@ func (p *planner) connectAll() error {
 	for _, b := range p.in.Desired.Batches {
 		if p.live.batches[b.Namespace+"/"+b.Name] == nil {
 			refs[b.Namespace+"/"+b.Spec.DirectoryRef.Name] = [2]string{b.Namespace, b.Spec.DirectoryRef.Name}
+		}
+	}
+	for _, g := range p.in.Desired.GroupSyncs {
+		if p.groupChanged(&g) {
+			refs[g.Namespace+"/"+g.Spec.DirectoryRef.Name] = [2]string{g.Namespace, g.Spec.DirectoryRef.Name}
 		}
 	}
 	for key, ref := range refs {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/connection"
+	"github.com/directory-operator/directory-operator/internal/graph"
 )
 
 // specFieldChanges names the top-level spec fields that differ.
@@ -88,7 +89,7 @@ func (p *planner) planDirectories() {
 	}
 }
 
-func (p *planner) planGroupSyncs() {
+func (p *planner) planGroupSyncs() error {
 	for i := range p.in.Desired.GroupSyncs {
 		g := &p.in.Desired.GroupSyncs[i]
 		l := p.live.syncs[g.Namespace+"/"+g.Name]
@@ -100,9 +101,63 @@ func (p *planner) planGroupSyncs() {
 		if export == "" {
 			export = g.Name + "-members"
 		}
-		p.add(k8sOnly(KindGroupSync, g.Namespace, g.Name, g.Spec.DirectoryRef.Name, ls, g.Spec, l != nil || p.in.Live == nil,
-			"reads the group's members (no Graph writes) into ConfigMap "+export))
+		it := k8sOnly(KindGroupSync, g.Namespace, g.Name, g.Spec.DirectoryRef.Name, ls, g.Spec, l != nil || p.in.Live == nil,
+			"reads the group's members (no Graph writes) into ConfigMap "+export)
+		if p.groupChanged(g) {
+			if err := p.resolveGroup(g, &it); err != nil {
+				return fmt.Errorf("GroupSync %s/%s: %w", g.Namespace, g.Name, err)
+			}
+		}
+		p.add(it)
 	}
+	return nil
+}
+
+// groupChanged: a GroupSync whose group the plan resolves (new, or its
+// group selector edited).
+func (p *planner) groupChanged(g *v1alpha1.GroupSync) bool {
+	l := p.live.syncs[g.Namespace+"/"+g.Name]
+	return l == nil || l.Spec.Group != g.Spec.Group
+}
+
+// resolveGroup looks the group up as the GroupSync controller does (by
+// id, else by display name, which must match one group) and stalls the
+// item with the controller's reason when it would. Other Graph errors leave
+// the plan unknown.
+func (p *planner) resolveGroup(g *v1alpha1.GroupSync, it *Item) error {
+	e := p.env(g.Namespace, g.Spec.DirectoryRef.Name)
+	if e == nil || e.gc == nil {
+		it.Action, it.Reason, it.Message = ActionWait, v1alpha1.ReasonDirectoryNotFound, fmt.Sprintf("Directory %q not found", g.Spec.DirectoryRef.Name)
+		return nil
+	}
+	sel := g.Spec.Group
+	stall := func(reason, format string, args ...any) {
+		it.Action, it.Reason, it.Message = ActionStalled, reason, fmt.Sprintf(format, args...)
+	}
+	if sel.ID != "" {
+		grp, err := e.gc.GetGroup(p.ctx, sel.ID)
+		switch {
+		case graph.IsNotFound(err):
+			stall(v1alpha1.ReasonGroupNotFound, "no group with id %s in the tenant", sel.ID)
+		case err != nil:
+			return fmt.Errorf("reading group %s: %w", sel.ID, err)
+		default:
+			it.Message = fmt.Sprintf("mirrors group %q (%s); %s", grp.DisplayName, grp.ID, it.Message)
+		}
+		return nil
+	}
+	groups, err := e.gc.FindGroups(p.ctx, sel.DisplayName)
+	switch {
+	case err != nil:
+		return fmt.Errorf("finding group %q: %w", sel.DisplayName, err)
+	case len(groups) == 0:
+		stall(v1alpha1.ReasonGroupNotFound, "no group named %q in the tenant", sel.DisplayName)
+	case len(groups) > 1:
+		stall(v1alpha1.ReasonInvalidSpec, "%d groups are named %q; set spec.group.id to the one to mirror", len(groups), sel.DisplayName)
+	default:
+		it.Message = fmt.Sprintf("mirrors group %q (%s); %s", groups[0].DisplayName, groups[0].ID, it.Message)
+	}
+	return nil
 }
 
 func (p *planner) planEnableBatches() {
