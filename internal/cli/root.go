@@ -93,6 +93,8 @@ UserDisableBatch, GroupSync).
   export  a batch's audit CSV or a GroupSync's members CSV, whatever its storage
   undo    create the UserEnableBatch that re-enables a batch's users
   status  Directories: Ready reason, throttling window, budget`,
+		// Help and usage read "kubectl entra", as kubectl runs it.
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl entra"},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		CompletionOptions: cobra.CompletionOptions{
