@@ -21,6 +21,7 @@ type Graph interface {
 	GetGroup(ctx context.Context, id string) (graph.Group, error)
 	FindGroups(ctx context.Context, displayName string) ([]graph.Group, error)
 	ListGroupMembers(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error)
+	GetManagers(ctx context.Context, userIDs []string) ([]graph.ManagerResult, error)
 	Usage() graph.Usage
 }
 
@@ -54,6 +55,19 @@ type env struct {
 	safety connection.Safety
 	gc     Graph
 	reads  *reads
+	// managers maps lower-cased user IDs to their manager's UPN ("" for
+	// none), for users whose manager readManagers read.
+	managers map[string]string
+}
+
+// managerOf is the manager readManagers read for id; known false when it
+// was not read. A user not created yet has none.
+func (e *env) managerOf(id string) (upn string, known bool) {
+	if id == "" {
+		return "", true
+	}
+	upn, known = e.managers[strings.ToLower(id)]
+	return upn, known
 }
 
 // planner holds one Compute call's state.
@@ -81,6 +95,9 @@ func Compute(ctx context.Context, in Input) (*Plan, error) {
 		return nil, err
 	}
 	if err := p.rereadMissing(users); err != nil {
+		return nil, err
+	}
+	if err := p.readManagers(users); err != nil {
 		return nil, err
 	}
 	for _, u := range users {
@@ -153,7 +170,7 @@ func (p *planner) connectAll() error {
 		}
 	}
 	for key, ref := range refs {
-		e := &env{dir: p.directory(ref[0], ref[1])}
+		e := &env{dir: p.directory(ref[0], ref[1]), managers: map[string]string{}}
 		p.envs[key] = e
 		if e.dir == nil {
 			continue

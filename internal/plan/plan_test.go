@@ -15,9 +15,10 @@ import (
 // one group; it counts GetUsers calls. The emulator-backed tests are in
 // internal/cli; these cover rules quickly.
 type fakeGraph struct {
-	users   map[string]graph.User
-	members []graph.User
-	calls   int
+	users    map[string]graph.User
+	managers map[string]*graph.UserRef
+	members  []graph.User
+	calls    int
 }
 
 func (f *fakeGraph) GetUsers(_ context.Context, keys []string, _ ...string) ([]graph.UserResult, error) {
@@ -45,6 +46,15 @@ func (f *fakeGraph) FindGroups(context.Context, string) ([]graph.Group, error) {
 func (f *fakeGraph) ListGroupMembers(context.Context, string, bool, ...string) ([]graph.User, error) {
 	return f.members, nil
 }
+func (f *fakeGraph) GetManagers(_ context.Context, ids []string) ([]graph.ManagerResult, error) {
+	f.calls++
+	out := make([]graph.ManagerResult, len(ids))
+	for i, id := range ids {
+		out[i] = graph.ManagerResult{UserID: id, Manager: f.managers[id]}
+	}
+	return out, nil
+}
+
 func (f *fakeGraph) Usage() graph.Usage { return graph.Usage{Requests: int64(f.calls)} }
 
 func newFake(users ...graph.User) *fakeGraph {
@@ -202,5 +212,29 @@ func TestWithoutCluster(t *testing.T) {
 	}
 	if it := got["Directory/tenant"]; it.Action != ActionNoop || it.Changed {
 		t.Errorf("Directory without cluster: %+v", it)
+	}
+}
+
+// TestAdoptManager: the manager of a user the cluster knows nothing about
+// is read from Graph, so adopting a user who already has the wanted
+// manager changes nothing there.
+func TestAdoptManager(t *testing.T) {
+	f := newFake(user("1", "same@contoso.com", true), user("2", "other@contoso.com", true))
+	f.managers = map[string]*graph.UserRef{"1": {ID: "m", UserPrincipalName: "boss@contoso.com"}}
+	mgr := func(d *v1alpha1.DirectoryUser) {
+		d.Spec.Adopt = true
+		d.Spec.Manager = &v1alpha1.ManagerReference{UserPrincipalName: "boss@contoso.com"}
+	}
+	live := &Objects{Directories: []v1alpha1.Directory{dirObj(v1alpha1.SafetySpec{})}}
+	desired := &Objects{Users: []v1alpha1.DirectoryUser{du("same", "same@contoso.com", mgr), du("other", "other@contoso.com", mgr)}}
+	got := compute(t, f, desired, live)
+	if it := got["DirectoryUser/same"]; it.Action != ActionAdopt || len(it.Changes) != 0 {
+		t.Errorf("adopting a user with the wanted manager: %+v", it)
+	}
+	if it := got["DirectoryUser/other"]; len(it.Changes) != 1 || it.Changes[0] != (Change{Field: "manager", New: "boss@contoso.com"}) {
+		t.Errorf("adopting a user without a manager: %+v", it.Changes)
+	}
+	if f.calls != 2 {
+		t.Errorf("%d Graph calls, want 2 (users, then managers)", f.calls)
 	}
 }

@@ -98,6 +98,38 @@ func (u *userItem) ids() []string {
 	return ids
 }
 
+// readManagers reads from Graph the managers of the users found by UPN
+// whose spec names a manager (the cluster has no status for them): one
+// $batch per 20 such users.
+func (p *planner) readManagers(users []*userItem) error {
+	want := map[*env][]string{}
+	for _, u := range users {
+		if u.done != nil || u.byID || p.managerUPN(u.du) == "" || (u.live != nil && u.live.Status.ID != "") {
+			continue
+		}
+		if live, ok := u.env.reads.get(u.du.Spec.UserPrincipalName); ok {
+			want[u.env] = append(want[u.env], live.ID)
+		}
+	}
+	for e, ids := range want {
+		res, err := e.gc.GetManagers(p.ctx, ids)
+		if err != nil {
+			return fmt.Errorf("reading managers: %w", err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				continue // listed as a change: unknown
+			}
+			upn := ""
+			if r.Manager != nil {
+				upn = r.Manager.UserPrincipalName
+			}
+			e.managers[strings.ToLower(r.UserID)] = upn
+		}
+	}
+	return nil
+}
+
 // rereadMissing looks up by UPN the users whose recorded ID Graph no
 // longer knows, as the controller does (one more $batch per 20 of them).
 func (p *planner) rereadMissing(users []*userItem) error {
@@ -192,9 +224,8 @@ func (u *userItem) update(p *planner, live graph.User) Item {
 }
 
 // changes lists the fields the controller would write: the userspec
-// diff, plus the manager. managerUnknown: the live user's manager was not
-// read (the cluster holds no status for it); a wanted manager is then
-// listed as a change.
+// diff, plus the manager. managerUnknown: the cluster holds no status for
+// the live user, so its manager is the one readManagers read from Graph.
 func (u *userItem) changes(p *planner, live graph.User, managerUnknown bool) []Change {
 	upd, fields := userspec.Diff(u.du.Spec, live)
 	oldV, newV := userValues(live), updateValues(upd)
@@ -203,11 +234,14 @@ func (u *userItem) changes(p *planner, live graph.User, managerUnknown bool) []C
 		out = append(out, Change{Field: f, Old: oldV[f], New: newV[f]})
 	}
 	if want := p.managerUPN(u.du); want != "" {
-		have := ""
-		if u.live != nil {
+		have, known := "", true
+		switch {
+		case managerUnknown:
+			have, known = u.env.managerOf(live.ID)
+		case u.live != nil:
 			have = u.live.Status.ManagerUserPrincipalName
 		}
-		if !strings.EqualFold(have, want) || (managerUnknown && have == "") {
+		if !strings.EqualFold(have, want) || !known {
 			out = append(out, Change{Field: "manager", Old: have, New: want})
 		}
 	}
