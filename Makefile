@@ -74,9 +74,24 @@ test-chart: envtest ## Helm chart (lint, render, server-side dry run), alert rul
 	cd test/chart && go vet ./... && go test $(GO_TEST_FLAGS) -count=1 ./...
 
 .PHONY: build
-build: ## Build the manager and the emulator.
+build: ## Build the manager, the emulator and the kubectl plugin.
 	go build -o $(BIN)/manager ./cmd/manager
 	go build -o $(BIN)/graphsim ./cmd/graphsim
+	go build -o $(BIN)/kubectl-entra ./cmd/kubectl-entra
+
+# kubectl-entra as krew-style archives: bin/plugin/kubectl-entra_<version>_<os>_<arch>.tar.gz
+# and the krew manifest bin/plugin/entra.yaml (sha256 of each archive).
+# PLUGIN_URL is where the archives will be downloaded from.
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+PLUGIN_URL       ?= $(SOURCE)/releases/download/$(VERSION)
+
+.PHONY: plugin
+plugin: ## kubectl-entra archives per OS/arch and a krew manifest in bin/plugin/ (PLUGIN_PLATFORMS, PLUGIN_URL).
+	hack/plugin.sh $(BIN)/plugin $(VERSION) $(PLUGIN_URL) $(SOURCE_DATE_EPOCH) $(PLUGIN_PLATFORMS)
+
+.PHONY: install-plugin
+install-plugin: ## go install kubectl-entra (then: kubectl entra --help).
+	go install ./cmd/kubectl-entra
 
 ##@ Run
 

@@ -15,6 +15,7 @@ import (
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/userspec"
 )
 
 // sync runs the steps in order. Each returns a typed error (ctrlkit) that
@@ -177,7 +178,7 @@ func (r *Reconciler) updateFields(ctx context.Context, s *state) error {
 	if _, err := r.holdForBatch(ctx, s); err != nil {
 		return err
 	}
-	upd, fields := diff(s.du.Spec, s.live)
+	upd, fields := userspec.Diff(s.du.Spec, s.live)
 	if len(fields) == 0 {
 		return nil
 	}
@@ -202,43 +203,6 @@ func (r *Reconciler) updateFields(ctx context.Context, s *state) error {
 	apply(&s.live, upd)
 	s.updated = append(s.updated, fields...)
 	return nil
-}
-
-// diff returns the update that makes live match spec for the fields spec
-// sets, and their JSON names.
-func diff(spec v1alpha1.DirectoryUserSpec, live graph.User) (graph.UserUpdate, []string) {
-	var u graph.UserUpdate
-	var fields []string
-	str := func(name, want, have string, dst **string) {
-		if want != "" && want != have {
-			w := want
-			*dst = &w
-			fields = append(fields, name)
-		}
-	}
-	ptr := func(name string, want *string, have string, dst **string) {
-		if want != nil && *want != have {
-			w := *want
-			*dst = &w
-			fields = append(fields, name)
-		}
-	}
-	str("userPrincipalName", spec.UserPrincipalName, live.UserPrincipalName, &u.UserPrincipalName)
-	str("displayName", spec.DisplayName, live.DisplayName, &u.DisplayName)
-	str("givenName", spec.GivenName, live.GivenName, &u.GivenName)
-	str("surname", spec.Surname, live.Surname, &u.Surname)
-	str("mailNickname", spec.MailNickname, live.MailNickname, &u.MailNickname)
-	ptr("jobTitle", spec.JobTitle, live.JobTitle, &u.JobTitle)
-	ptr("department", spec.Department, live.Department, &u.Department)
-	ptr("officeLocation", spec.OfficeLocation, live.OfficeLocation, &u.OfficeLocation)
-	str("usageLocation", spec.UsageLocation, live.UsageLocation, &u.UsageLocation)
-	ptr("employeeId", spec.EmployeeID, live.EmployeeID, &u.EmployeeID)
-	if spec.AccountEnabled != nil && (live.AccountEnabled == nil || *live.AccountEnabled != *spec.AccountEnabled) {
-		v := *spec.AccountEnabled
-		u.AccountEnabled = &v
-		fields = append(fields, "accountEnabled")
-	}
-	return u, fields
 }
 
 // apply records a successful update in the live copy, so status shows the

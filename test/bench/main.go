@@ -59,6 +59,9 @@ type config struct {
 	// Scenario 7.
 	latencyRuns int
 
+	// Scenario 9.
+	planUsers int
+
 	// scenarioTimeout bounds any single wait, so one broken scenario
 	// cannot eat the run's time budget.
 	scenarioTimeout time.Duration
@@ -80,6 +83,7 @@ func parseFlags() config {
 	flag.DurationVar(&c.idleWindow, "idle-window", 0, "observation window of scenario 6 (default 1m, quick 10s)")
 	flag.DurationVar(&c.idleInterval, "idle-interval", 0, "DirectoryUser drift interval used in scenario 6 (default 1m, quick 5s)")
 	flag.IntVar(&c.latencyRuns, "latency-runs", 0, "apply→Ready runs of scenario 7 (default 50, quick 10)")
+	flag.IntVar(&c.planUsers, "plan-users", 0, "DirectoryUsers kubectl entra plan compares in scenario 9 (default 1000, quick 100)")
 	flag.Parse()
 
 	def := func(v *int, full, quick int) {
@@ -101,6 +105,7 @@ func parseFlags() config {
 	def(&c.groupMembers, 50000, 2500)
 	def(&c.directoryUsers, 10000, 300)
 	def(&c.latencyRuns, 50, 10)
+	def(&c.planUsers, 1000, 100)
 	defD(&c.idleWindow, time.Minute, 10*time.Second)
 	defD(&c.idleInterval, time.Minute, 5*time.Second)
 	c.writesPer150s = pick(c.quick, 250, 3000)
@@ -145,6 +150,7 @@ func main() {
 		{1, (*harness).disableUsers},
 		{2, (*harness).queryUsers},
 		{3, (*harness).groupSync},
+		{9, (*harness).planUsers},
 		{10, (*harness).adoptUsers},
 		{5, (*harness).directoryUsers},
 	}

@@ -28,6 +28,9 @@ type row struct {
 	// scenario has none).
 	goal   string
 	failed bool
+	// reference: a figure measured outside this run (only requests and
+	// wall time are known).
+	reference bool
 }
 
 // usage is what Graph saw, read from the emulator's counters (the
@@ -105,6 +108,10 @@ func (t *table) markdown(cfg config, total time.Duration) string {
 		wall := fmtDur(r.wall)
 		if r.wallText != "" {
 			wall = r.wallText
+		}
+		if r.reference {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | – | – | – | %s | %s |\n", r.scenario, r.run, wall, fmtInt(r.usage.requests), esc(r.figure), esc(r.goal))
+			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.scenario, r.run, wall,
 			fmtInt(r.usage.requests), fmtInt(r.usage.ru), fmtInt(r.usage.writes), fmtInt(r.usage.throttled), esc(r.figure), esc(r.goal))
