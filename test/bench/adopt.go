@@ -75,10 +75,17 @@ func (h *harness) adoptUsers(t *table) {
 	t.note("Scenario 10: the API-server bound is %s ConfigMaps created and patched twice each by 16 writers (%s); the read-quota bound is the RU charged (%s) beyond the 8,000-RU burst at 8,000 RU per 10 s ×%g.",
 		fmtInt(int64(n)), fmtDur(bound), fmtInt(u.ru), cfg.timeScale)
 
-	// Gone before the next scenario, so they do not share its manager.
-	_ = h.kube.DeleteAllOf(ctx, &v1alpha1.DirectoryUser{}, client.InNamespace(te.ns))
-	h.waitFor(cfg.scenarioTimeout, "adopted DirectoryUsers deleted (Orphan)", func() bool {
-		_, total := h.countReady(ctx, te.ns)
+	h.deleteUsers(te.ns)
+}
+
+// deleteUsers deletes a scenario's DirectoryUsers (deletionPolicy Orphan:
+// no Graph call) and waits until they are gone, so they do not keep
+// reconciling (their Directory goes with the next scenario) beside it.
+func (h *harness) deleteUsers(ns string) {
+	ctx := context.Background()
+	_ = h.kube.DeleteAllOf(ctx, &v1alpha1.DirectoryUser{}, client.InNamespace(ns))
+	h.waitFor(h.cfg.scenarioTimeout, "DirectoryUsers deleted (Orphan)", func() bool {
+		_, total := h.countReady(ctx, ns)
 		return total == 0
 	})
 }

@@ -114,6 +114,7 @@ func (h *harness) planUsers(t *table) {
 	}
 	t.note("Scenario 9: the operator's traffic had been quiet for %s before the plan ran (waited %s); the plan's wall time includes listing the namespace's objects from the API server and reading the Directory's Secret; "+
 		"its Graph reads are $batch GETs of 20 users (4 envelopes in flight) at the emulated %s round trip.", fmtDur(2*time.Second), fmtDur(quiet), fmtDur(scaledLatency(cfg)))
+	h.deleteUsers(te.ns)
 }
 
 // waitQuiet waits until the emulator saw no request for quiet (at most
