@@ -4,6 +4,7 @@ package controllers
 
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/directory-operator/directory-operator/controllers/directory"
 	"github.com/directory-operator/directory-operator/controllers/directoryuser"
@@ -16,6 +17,10 @@ import (
 type Options struct {
 	// Concurrency is the number of parallel reconciles per controller.
 	Concurrency int
+	// UserFilter, when set, limits which DirectoryUsers this manager's
+	// DirectoryUser controller handles (benchmarks that run a second
+	// manager beside it; production shards use --label-selector instead).
+	UserFilter predicate.Predicate
 }
 
 // Setup registers every controller with mgr.
@@ -34,6 +39,7 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 		Resolver:                res,
 		Recorder:                mgr.GetEventRecorder("directory-operator"),
 		MaxConcurrentReconciles: opts.Concurrency,
+		Filter:                  opts.UserFilter,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -324,7 +324,7 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 	if name == "" {
 		name = defaultName
 	}
-	r.drift.live, r.drift.writer, r.drift.id = mgr.GetAPIReader(), mgr.GetClient(), name
+	r.drift.live, r.drift.writer, r.drift.id, r.drift.filter = mgr.GetAPIReader(), mgr.GetClient(), name, r.Filter
 	if err := mgr.Add(r.drift); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/connection"
@@ -33,8 +34,11 @@ type driftWatcher struct {
 	// nil in tests that do not persist it.
 	live   client.Reader
 	writer client.Client
-	// id names the saved watch (the reconciler's name).
-	id string
+	// id names the saved watch (the reconciler's name); filter is the
+	// reconciler's event filter: Directories only its users reference are
+	// polled.
+	id     string
+	filter predicate.Predicate
 	// maxPoll is DefaultDriftPoll unless a test shortens it.
 	maxPoll time.Duration
 	now     func() time.Time
@@ -99,6 +103,9 @@ func (w *driftWatcher) pollDue(ctx context.Context) {
 	period := map[types.NamespacedName]time.Duration{}
 	for i := range list.Items {
 		du := &list.Items[i]
+		if w.filter != nil && !w.filter.Generic(event.GenericEvent{Object: du}) {
+			continue // another manager's (shard, test) user: its watcher polls
+		}
 		key := types.NamespacedName{Namespace: du.Namespace, Name: du.Spec.DirectoryRef.Name}
 		p := min(interval(du), w.maxPoll)
 		if cur, ok := period[key]; !ok || p < cur {

@@ -59,7 +59,7 @@ func newHarness(cfg config) (*harness, error) {
 		},
 		TimeScale: cfg.timeScale,
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
-			return controllers.Setup(mgr, res, controllers.Options{Concurrency: concurrency})
+			return controllers.Setup(mgr, res, controllers.Options{Concurrency: concurrency, UserFilter: notRestart})
 		},
 	})
 	if err != nil {
@@ -118,6 +118,7 @@ var scenarioNames = map[int]string{
 	7:  "7. Apply → Ready, one DirectoryUser",
 	9:  "9. Plan a pull request (kubectl entra plan)",
 	10: "10. Adopt existing users (DirectoryUser, L quota)",
+	11: "11. Restart with Ready DirectoryUsers",
 }
 
 func firstLine(s string) string {
@@ -137,6 +138,10 @@ func (t tb) Fatalf(format string, args ...any) { t.h.fail(format, args...) }
 func (t tb) Fatal(args ...any)                 { t.h.fail("%s", fmt.Sprint(args...)) }
 func (t tb) Errorf(format string, args ...any) { t.h.fail(format, args...) }
 func (t tb) Logf(format string, args ...any)   { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// Cleanup does nothing: the bench stops what it starts itself (the
+// process ends after the table is written).
+func (t tb) Cleanup(func()) {}
 
 // tenant is one scenario's Graph side and Kubernetes side.
 type tenant struct {

@@ -152,6 +152,7 @@ func main() {
 		{3, (*harness).groupSync},
 		{9, (*harness).planUsers},
 		{10, (*harness).adoptUsers},
+		{11, (*harness).restartUsers},
 		{5, (*harness).directoryUsers},
 	}
 	for _, s := range scenarios {
