@@ -63,6 +63,17 @@ type Graph interface {
 
 var _ Graph = (*graph.Client)(nil)
 
+// Clients is the cache of Graph clients the health check refreshes.
+type Clients interface {
+	// Forget drops a Directory's client (and its token) but keeps the
+	// app+tenant budget state.
+	Forget(key string)
+	// Drop releases everything held for a deleted Directory.
+	Drop(key string)
+}
+
+var _ Clients = (*graph.Registry)(nil)
+
 // Reconciler reconciles Directory objects.
 type Reconciler struct {
 	client.Client
@@ -70,8 +81,11 @@ type Reconciler struct {
 	// it tells a foreign ConfigMap named like the groups export from our
 	// own one the cache has not seen yet. Nil: the Client.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
-	Recorder  events.EventRecorder
+	// Dialer builds the Directory's Graph port from its spec and Secrets.
+	Dialer connection.Dialer[Graph]
+	// Clients is the cache of Graph clients (a *graph.Registry).
+	Clients  Clients
+	Recorder events.EventRecorder
 	// Now is injectable for tests.
 	Now func() time.Time
 }
@@ -87,7 +101,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	dir := &v1alpha1.Directory{}
 	if err := r.Get(ctx, req.NamespacedName, dir); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Resolver.Registry.Drop(req.String())
+			r.Clients.Drop(req.String())
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -99,7 +113,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// cluster (admin consent, a new secret). Drop the cached client so the
 		// next check fetches a fresh token instead of reusing one that lacks
 		// the newly granted roles.
-		r.Resolver.Registry.Forget(req.String())
+		r.Clients.Forget(req.String())
 	}
 	wasReady := meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionReady)
 	ctrlkit.Summarize(&dir.Status.CommonStatus, dir.Generation, err, r.readyMessage(dir))
@@ -113,7 +127,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // check runs the health check steps in order; each fills its part of status.
 func (r *Reconciler) check(ctx context.Context, dir *v1alpha1.Directory) error {
-	gc, err := r.Resolver.Client(ctx, dir)
+	gc, err := r.Dialer.Dial(ctx, dir)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -74,6 +73,14 @@ type Graph interface {
 	UpdateUser(ctx context.Context, id string, u graph.UserUpdate) error
 	DeleteUser(ctx context.Context, id string) error
 	SetManager(ctx context.Context, userID, managerID string) error
+	// UsersDelta is the drift watcher's poll.
+	UsersDelta(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error)
+}
+
+// Deletions enforces Directory.spec.safety.maxDeletionsPerHour
+// (*connection.DeletionLimiter).
+type Deletions interface {
+	Allow(ctx context.Context, dir *v1alpha1.Directory) (bool, time.Duration, error)
 }
 
 var _ Graph = (*graph.Client)(nil)
@@ -85,7 +92,10 @@ type Reconciler struct {
 	// Secret created a moment ago is seen even before the cache has it.
 	// Defaults to Client.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
+	// Connector resolves the referenced Directory to its Graph port.
+	Connector connection.Connector[Graph]
+	// Deletions is the deletion allowance; nil: no limit.
+	Deletions Deletions
 	Recorder  events.EventRecorder
 	// MaxConcurrentReconciles bounds parallel reconciles (default 1).
 	MaxConcurrentReconciles int
@@ -121,7 +131,7 @@ type state struct {
 	du *v1alpha1.DirectoryUser
 	// before is the object as last written, the base of status patches.
 	before *v1alpha1.DirectoryUser
-	conn   *connection.Connection
+	conn   *connection.Connection[Graph]
 	gc     Graph
 	live   graph.User
 	found  bool
@@ -315,7 +325,7 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, upnIndex, indexUPN); err != nil {
 		return err
 	}
-	r.drift = newDriftWatcher(mgr.GetClient(), r.Resolver, r.DriftPoll, r.now)
+	r.drift = newDriftWatcher(mgr.GetClient(), r.Connector, r.DriftPoll, r.now)
 	if err := mgr.Add(r.drift); err != nil {
 		return err
 	}
@@ -326,7 +336,7 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 	bld := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.DirectoryUser{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted, holdChanged))).
 		WatchesRawSource(source.Channel(r.drift.events, &handler.EnqueueRequestForObject{})).
-		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.usersOfDirectory), builder.WithPredicates(directoryUsabilityChanged)).
+		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.usersOfDirectory), builder.WithPredicates(connection.UsabilityChanged)).
 		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.reportsOf), builder.WithPredicates(userIdentityChanged)).
 		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.claimantsOf), builder.WithPredicates(claimChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
@@ -346,26 +356,6 @@ var deletionStarted = predicate.Funcs{
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
 	GenericFunc: func(event.GenericEvent) bool { return false },
-}
-
-// directoryUsabilityChanged passes Directory events that can change what its
-// users see: a new spec, or the Directory becoming usable or unusable. Its
-// periodic health-check status updates do not wake thousands of users.
-var directoryUsabilityChanged = predicate.Funcs{
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*v1alpha1.Directory)
-		n, ok2 := e.ObjectNew.(*v1alpha1.Directory)
-		if !ok1 || !ok2 {
-			return true
-		}
-		return o.Generation != n.Generation || directoryUsable(o) != directoryUsable(n)
-	},
-}
-
-// directoryUsable mirrors connection.Resolver.Connect's rule.
-func directoryUsable(d *v1alpha1.Directory) bool {
-	c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady)
-	return c != nil && (c.Status == metav1.ConditionTrue || c.Reason == v1alpha1.ReasonThrottled)
 }
 
 // userIdentityChanged passes DirectoryUser events that matter to the users

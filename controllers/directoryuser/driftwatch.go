@@ -27,8 +27,8 @@ const DefaultDriftPoll = time.Minute
 // (a delta link established before the user's last read, polled recently),
 // a periodic resync of an unchanged user makes no Graph call at all.
 type driftWatcher struct {
-	kube     client.Reader
-	resolver *connection.Resolver
+	kube client.Reader
+	conn connection.Connector[Graph]
 	// maxPoll is DefaultDriftPoll unless a test shortens it.
 	maxPoll time.Duration
 	now     func() time.Time
@@ -52,8 +52,8 @@ type directoryWatch struct {
 var deltaSelect = []string{"userPrincipalName", "displayName", "givenName", "surname", "mailNickname", "jobTitle",
 	"department", "officeLocation", "usageLocation", "employeeId", "accountEnabled"}
 
-func newDriftWatcher(kube client.Reader, res *connection.Resolver, maxPoll time.Duration, now func() time.Time) *driftWatcher {
-	return &driftWatcher{kube: kube, resolver: res, maxPoll: orDefault(maxPoll, DefaultDriftPoll), now: now,
+func newDriftWatcher(kube client.Reader, conn connection.Connector[Graph], maxPoll time.Duration, now func() time.Time) *driftWatcher {
+	return &driftWatcher{kube: kube, conn: conn, maxPoll: orDefault(maxPoll, DefaultDriftPoll), now: now,
 		events: make(chan event.GenericEvent, 1024), dirs: map[string]*directoryWatch{}}
 }
 
@@ -106,7 +106,7 @@ func (w *driftWatcher) pollDue(ctx context.Context) {
 // poll runs one users/delta round for a Directory and enqueues the
 // DirectoryUsers whose users it names.
 func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName) {
-	conn, err := w.resolver.Connect(ctx, key.Namespace, key.Name)
+	conn, err := w.conn.Connect(ctx, key.Namespace, key.Name)
 	if err != nil {
 		return // the Directory's own status says why; users fall back to reads
 	}

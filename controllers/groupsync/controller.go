@@ -18,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -59,7 +58,8 @@ type Reconciler struct {
 	// APIReader reads the previous export uncached: the cache may not have
 	// seen the last write yet, and a stale state would undo a sync.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
+	// Connector resolves the referenced Directory to its Graph port.
+	Connector connection.Connector[Graph]
 	Recorder  events.EventRecorder
 	// Now is injectable for tests.
 	Now func() time.Time
@@ -109,7 +109,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, gs *v1alpha1.GroupSync) error {
-	conn, err := r.Resolver.Connect(ctx, gs.Namespace, gs.Spec.DirectoryRef.Name)
+	conn, err := r.Connector.Connect(ctx, gs.Namespace, gs.Spec.DirectoryRef.Name)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ const directoryIndex = "spec.directoryRef.name"
 // SetupWithManager registers the controller. Neither the export
 // ConfigMaps nor the imported DirectoryUsers are watched: every sync writes
 // them, and a watch would turn each sync into two. Directories are watched
-// only for turning Ready, so a GroupSync created with its Directory syncs
+// only for turning usable (connection.UsabilityChanged), so a GroupSync created with its Directory syncs
 // as soon as the connection works instead of at its next retry.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
@@ -296,25 +296,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.GroupSync{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.groupSyncsForDirectory),
-			builder.WithPredicates(becameReady())).
+			builder.WithPredicates(connection.UsabilityChanged)).
 		Named("groupsync").
 		Complete(r)
-}
-
-// becameReady passes Directory updates whose Ready condition turned True.
-func becameReady() predicate.Funcs {
-	return predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		DeleteFunc:  func(event.DeleteEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			oldDir, ok1 := e.ObjectOld.(*v1alpha1.Directory)
-			newDir, ok2 := e.ObjectNew.(*v1alpha1.Directory)
-			return ok1 && ok2 &&
-				!meta.IsStatusConditionTrue(oldDir.Status.Conditions, v1alpha1.ConditionReady) &&
-				meta.IsStatusConditionTrue(newDir.Status.Conditions, v1alpha1.ConditionReady)
-		},
-	}
 }
 
 func (r *Reconciler) groupSyncsForDirectory(ctx context.Context, o client.Object) []reconcile.Request {

@@ -37,10 +37,10 @@ func TestMain(m *testing.M) {
 		Sim: graphsim.Options{RUPer10s: 2},
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
 			rec := mgr.GetEventRecorder("directory-operator")
-			if err := (&directory.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: rec}).SetupWithManager(mgr); err != nil {
+			if err := (&directory.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Dialer: connection.Port[directory.Graph](res), Clients: res.Registry, Recorder: rec}).SetupWithManager(mgr); err != nil {
 				return err
 			}
-			return (&groupsync.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: rec}).SetupWithManager(mgr)
+			return (&groupsync.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connection.Port[groupsync.Graph](res), Recorder: rec}).SetupWithManager(mgr)
 		},
 	}, &env))
 }

@@ -324,7 +324,7 @@ func TestLargeBatchThrottled(t *testing.T) {
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "tenant"}, dir); err != nil {
 		t.Fatal(err)
 	}
-	gc, err := env.Resolver.Client(context.Background(), dir)
+	gc, err := connection.Port[*graph.Client](env.Resolver).Dial(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,7 +640,7 @@ func drainWriteQuota(t *testing.T, ns string) {
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "tenant"}, dir); err != nil {
 		t.Fatal(err)
 	}
-	gc, err := res.Client(context.Background(), dir)
+	gc, err := connection.Port[*graph.Client](res).Dial(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -87,7 +86,8 @@ type Reconciler struct {
 	// APIReader reads around the cache when the cached status may be older
 	// than the last checkpoint (see freshBatch). Defaults to Client.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
+	// Connector resolves the referenced Directory to its Graph port.
+	Connector connection.Connector[Graph]
 	Recorder  events.EventRecorder
 
 	// Name of the controller (default "userdisablebatch") and Filter on its
@@ -296,7 +296,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	bld := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.UserDisableBatch{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.batchesForDirectory),
-			builder.WithPredicates(becameReady{})).
+			builder.WithPredicates(connection.UsabilityChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
 		Named(name)
 	if r.Filter != nil {
@@ -318,20 +318,4 @@ func (r *Reconciler) batchesForDirectory(ctx context.Context, o client.Object) [
 		}
 	}
 	return reqs
-}
-
-// becameReady passes Directory events that can unblock a waiting batch.
-type becameReady struct{ predicate.Funcs }
-
-func (becameReady) Create(event.CreateEvent) bool   { return true }
-func (becameReady) Delete(event.DeleteEvent) bool   { return false }
-func (becameReady) Generic(event.GenericEvent) bool { return false }
-func (becameReady) Update(e event.UpdateEvent) bool {
-	was, okOld := e.ObjectOld.(*v1alpha1.Directory)
-	is, okNew := e.ObjectNew.(*v1alpha1.Directory)
-	if !okOld || !okNew {
-		return false
-	}
-	return !meta.IsStatusConditionTrue(was.Status.Conditions, v1alpha1.ConditionReady) &&
-		meta.IsStatusConditionTrue(is.Status.Conditions, v1alpha1.ConditionReady)
 }
