@@ -47,7 +47,6 @@ type Graph interface {
 	UsersDelta(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error)
 	CountUsers(ctx context.Context) (int, error)
 	CountGroupMembers(ctx context.Context, groupID string, transitive bool) (int, error)
-	Usage() graph.Usage
 }
 
 var _ Graph = (*graph.Client)(nil)
@@ -150,8 +149,11 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 		log.FromContext(ctx).Info("Ignored unreadable export; running a full sync", "configMap", prevExport, "reason", err.Error())
 		st = nil
 	}
-	s := &syncer{gc: gc, gs: gs, now: r.now(), st: st, usage0: gc.Usage()}
-	res, err := s.run(ctx)
+	// The sync's own requests: the client is shared with every other
+	// resource of the Directory.
+	mctx, meter := graph.WithMeter(ctx)
+	s := &syncer{gc: gc, gs: gs, now: r.now(), st: st}
+	res, err := s.run(mctx)
 	if err != nil {
 		var gone *groupGoneError
 		if errors.As(err, &gone) {
@@ -180,7 +182,7 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 		return nil, err
 	}
 
-	used := gc.Usage().Sub(s.usage0)
+	used := meter.Usage()
 	active, removed, withManager := s.st.counts()
 	gs.Status.GroupID = s.groupID
 	gs.Status.DisplayName = s.displayName

@@ -39,11 +39,10 @@ var errResync = errors.New("delta link expired")
 // users.csv). Graph answers are gathered before the state is changed, so a
 // failed sync leaves it as it was.
 type syncer struct {
-	gc     Graph
-	gs     *v1alpha1.GroupSync
-	now    time.Time
-	st     state // nil: no previous export
-	usage0 graph.Usage
+	gc  Graph
+	gs  *v1alpha1.GroupSync
+	now time.Time
+	st  state // nil: no previous export
 
 	groupID, displayName string
 	cursor               v1alpha1.SyncCursor

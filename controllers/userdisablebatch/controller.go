@@ -45,7 +45,6 @@ type Graph interface {
 	FindGroups(ctx context.Context, displayName string) ([]graph.Group, error)
 	ListGroupMembers(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error)
 	Budget() *graph.Budget
-	Usage() graph.Usage
 }
 
 var _ Graph = (*graph.Client)(nil)

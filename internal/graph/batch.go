@@ -231,7 +231,7 @@ func (c *Client) sendEnvelope(ctx context.Context, items []batchItem, out []item
 		}
 	}
 	c.budget.adjust(float64(used.ResourceUnits-int64(ru)), float64(used.Writes-int64(w)))
-	c.account(used)
+	c.account(ctx, used)
 	return nil
 }
 

@@ -49,26 +49,6 @@ type Client struct {
 	requests, resourceUnits, writes, throttled atomic.Int64
 }
 
-// Usage counts what a client (or a budget) sent and was charged.
-type Usage struct {
-	Requests      int64 // HTTP requests; a $batch envelope counts 1
-	ResourceUnits int64 // RU charged (x-ms-resource-unit, else the documented cost)
-	Writes        int64
-	Throttled     int64 // 429 answers, including $batch items
-}
-
-func (u *Usage) add(v Usage) {
-	u.Requests += v.Requests
-	u.ResourceUnits += v.ResourceUnits
-	u.Writes += v.Writes
-	u.Throttled += v.Throttled
-}
-
-// Sub returns u - v, handy for the cost of one reconcile or sync.
-func (u Usage) Sub(v Usage) Usage {
-	return Usage{u.Requests - v.Requests, u.ResourceUnits - v.ResourceUnits, u.Writes - v.Writes, u.Throttled - v.Throttled}
-}
-
 // Default timeouts and the token retry policy.
 const (
 	defaultHTTPTimeout = 60 * time.Second
@@ -168,7 +148,7 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 
 	c.httpClient = &http.Client{
 		Transport: &debugTransport{kind: "Graph",
-			next: khttp.NewCustomTransportWithParentTransport(&meter{next: base, c: c}, middlewares()...)},
+			next: khttp.NewCustomTransportWithParentTransport(&accounting{next: base, c: c}, middlewares()...)},
 		Timeout: timeout,
 	}
 	// The auth provider only attaches tokens for hosts it is told about
@@ -238,7 +218,8 @@ func newCredential(cfg Config, copts azcore.ClientOptions) (azcore.TokenCredenti
 // other clients of the same app and tenant when built by a Registry).
 func (c *Client) Budget() *Budget { return c.budget }
 
-// Usage returns what this client has sent since it was built.
+// Usage returns what this client has sent since it was built, for every
+// caller together. The cost of one operation is its Meter's (WithMeter).
 func (c *Client) Usage() Usage {
 	return Usage{
 		Requests:      c.requests.Load(),
@@ -251,9 +232,10 @@ func (c *Client) Usage() Usage {
 // Close releases idle connections. The client stays usable.
 func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
-// account adds to the client's counters, the budget's statistics and the
-// metrics.
-func (c *Client) account(u Usage) {
+// account adds to the client's counters, the budget's statistics, the
+// metrics and the meters of ctx (the context the request was sent with).
+func (c *Client) account(ctx context.Context, u Usage) {
+	meterOf(ctx).add(u)
 	c.requests.Add(u.Requests)
 	c.resourceUnits.Add(u.ResourceUnits)
 	c.writes.Add(u.Writes)
