@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -86,8 +87,8 @@ type Reconciler struct {
 	// Clients is the cache of Graph clients (a *graph.Registry).
 	Clients  Clients
 	Recorder events.EventRecorder
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
@@ -271,12 +272,7 @@ func interval(dir *v1alpha1.Directory) time.Duration {
 	return DefaultInterval
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 // SetupWithManager registers the controller and its Secret watch.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {

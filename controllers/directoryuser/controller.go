@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -105,8 +106,8 @@ type Reconciler struct {
 	ReplicationGrace time.Duration
 	// DriftPoll caps the users/delta poll period (default DefaultDriftPoll).
 	DriftPoll time.Duration
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 	// Name of the controller (default "directoryuser") and Filter on its
 	// events: several managers in one process (tests, shards) need both.
 	Name   string
@@ -270,12 +271,7 @@ func observeOnly(du *v1alpha1.DirectoryUser) bool {
 	return du.Spec.ManagementPolicy == v1alpha1.ManagementObserveOnly
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -301,29 +297,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconciler) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, directoryIndex, func(o client.Object) []string {
-		return []string{o.(*v1alpha1.DirectoryUser).Spec.DirectoryRef.Name}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, managerIndex, func(o client.Object) []string {
-		if m := o.(*v1alpha1.DirectoryUser).Spec.Manager; m != nil && m.UserRef != nil {
-			return []string{m.UserRef.Name}
+	for name, fn := range indexes {
+		if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, name, fn); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, idIndex, func(o client.Object) []string {
-		if id := o.(*v1alpha1.DirectoryUser).Status.ID; id != "" {
-			return []string{id}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, upnIndex, indexUPN); err != nil {
-		return err
 	}
 	r.drift = newDriftWatcher(mgr.GetClient(), r.Connector, r.DriftPoll, r.now)
 	if err := mgr.Add(r.drift); err != nil {
@@ -345,6 +322,27 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 		bld = bld.WithEventFilter(r.Filter)
 	}
 	return bld.Complete(rec)
+}
+
+// indexes are the field indexes the watches and steps look DirectoryUsers
+// up by.
+var indexes = map[string]client.IndexerFunc{
+	directoryIndex: func(o client.Object) []string {
+		return []string{o.(*v1alpha1.DirectoryUser).Spec.DirectoryRef.Name}
+	},
+	managerIndex: func(o client.Object) []string {
+		if m := o.(*v1alpha1.DirectoryUser).Spec.Manager; m != nil && m.UserRef != nil {
+			return []string{m.UserRef.Name}
+		}
+		return nil
+	},
+	idIndex: func(o client.Object) []string {
+		if id := o.(*v1alpha1.DirectoryUser).Status.ID; id != "" {
+			return []string{id}
+		}
+		return nil
+	},
+	upnIndex: indexUPN,
 }
 
 // deletionStarted passes the update that sets deletionTimestamp, whatever

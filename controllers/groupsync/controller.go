@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -60,8 +61,8 @@ type Reconciler struct {
 	// Connector resolves the referenced Directory to its Graph port.
 	Connector connection.Connector[Graph]
 	Recorder  events.EventRecorder
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs,verbs=get;list;watch
@@ -270,12 +271,7 @@ func includeManagers(gs *v1alpha1.GroupSync) bool {
 	return gs.Spec.IncludeManagers == nil || *gs.Spec.IncludeManagers
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 // directoryIndex indexes GroupSyncs by the Directory they reference.
 const directoryIndex = "spec.directoryRef.name"

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -101,8 +102,8 @@ type Reconciler struct {
 	CheckpointInterval time.Duration
 	MaxInlineWait      time.Duration
 	SliceDuration      time.Duration
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 
 	// ReplicationLag is how long a read after a write may still be stale
 	// (default DefaultReplicationLag): a row whose PATCH answer was lost is
@@ -252,12 +253,7 @@ func (r *Reconciler) event(b *v1alpha1.UserDisableBatch, kind, reason, msg strin
 	r.Recorder.Eventf(b, nil, kind, reason, "Run", "%s", msg)
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 func (r *Reconciler) durationOr(v, def time.Duration) time.Duration {
 	if v > 0 {
