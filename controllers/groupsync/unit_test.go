@@ -97,7 +97,9 @@ func TestUnitExpiredDeltaLinkRunsFullSync(t *testing.T) {
 		}
 		return graph.GroupMembersDelta{DeltaLink: "group-link-2"}, nil
 	}
-	g.GetGroupFunc = func(context.Context, string) (graph.Group, error) { return graph.Group{ID: "g1", DisplayName: "Staff"}, nil }
+	g.GetGroupFunc = func(context.Context, string) (graph.Group, error) {
+		return graph.Group{ID: "g1", DisplayName: "Staff"}, nil
+	}
 	g.CountGroupMembersFunc = func(context.Context, string, bool) (int, error) { return 1, nil }
 	g.CountUsersFunc = func(context.Context) (int, error) { return 100000, nil }
 	g.UsersDeltaFunc = func(context.Context, graph.UsersDeltaQuery, func(graph.UserChange) error) (string, error) {
@@ -127,7 +129,9 @@ func TestUnitFailedDeltaLeavesStateAlone(t *testing.T) {
 		return graph.GroupMembersDelta{Seen: true, Removed: []string{"b"}, DeltaLink: "group-link-2"}, nil
 	}
 	boom := &graph.Error{Kind: graph.Transient, StatusCode: 503, Code: "serviceUnavailable"}
-	g.UsersDeltaFunc = func(context.Context, graph.UsersDeltaQuery, func(graph.UserChange) error) (string, error) { return "", boom }
+	g.UsersDeltaFunc = func(context.Context, graph.UsersDeltaQuery, func(graph.UserChange) error) (string, error) {
+		return "", boom
+	}
 	s := deltaSyncer(t, g)
 	if _, err := s.run(context.Background()); !errors.Is(err, boom) {
 		t.Fatalf("err %v", err)
