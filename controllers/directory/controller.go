@@ -120,7 +120,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	ctrlkit.Summarize(&dir.Status.CommonStatus, dir.Generation, err, r.readyMessage(dir))
 	r.recordTransition(dir, wasReady, err)
 
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, dir, before, before.Status, dir.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, dir, before); perr != nil {
 		return ctrl.Result{}, perr
 	}
 	return ctrlkit.Result(err, interval(dir))
@@ -241,9 +241,6 @@ func (r *Reconciler) readyMessage(dir *v1alpha1.Directory) string {
 // recordTransition emits an event when Ready changes, not on every check,
 // so a healthy Directory does not fill the event stream.
 func (r *Reconciler) recordTransition(dir *v1alpha1.Directory, wasReady bool, err error) {
-	if r.Recorder == nil {
-		return
-	}
 	ready := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady)
 	if ready == nil {
 		return
@@ -262,7 +259,7 @@ func (r *Reconciler) recordTransition(dir *v1alpha1.Directory, wasReady bool, er
 	if !isReady {
 		kind = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(dir, nil, kind, ready.Reason, "HealthCheck", "%s", ready.Message)
+	ctrlkit.Event(r.Recorder, dir, nil, kind, ready.Reason, "HealthCheck", "%s", ready.Message)
 }
 
 func interval(dir *v1alpha1.Directory) time.Duration {

@@ -179,7 +179,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	setSynced(s, err)
 	setHeldCondition(du)
 	r.report(ctx, s, prevReason, err)
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, s.before, s.before.Status, du.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, s.before); perr != nil {
 		return ctrl.Result{}, perr
 	}
 	return ctrlkit.Result(err, interval(du))
@@ -242,9 +242,7 @@ func (r *Reconciler) report(ctx context.Context, s *state, prevReason string, er
 }
 
 func (r *Reconciler) event(obj client.Object, kind, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, nil, kind, reason, action, note, args...)
-	}
+	ctrlkit.Event(r.Recorder, obj, nil, kind, reason, action, note, args...)
 }
 
 func reasonOf(err error) string { return ctrlkit.ReasonOf(err) }

@@ -45,7 +45,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, du *v1alpha1.Directory
 		log.FromContext(ctx).Info("Deletion held back", "id", du.Status.ID, "message", waiting.Message)
 		r.event(du, corev1.EventTypeWarning, v1alpha1.ReasonDeletionHeld, "DeleteUser", "%s", waiting.Message)
 	}
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, before, before.Status, du.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, before); perr != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(perr)
 	}
 	return ctrlkit.Result(err, 0)

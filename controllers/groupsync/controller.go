@@ -95,7 +95,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	err := r.reconcile(ctx, gs)
 	ctrlkit.Summarize(&gs.Status.CommonStatus, gs.Generation, err, readyMessage(gs))
 	r.recordFailure(gs, err)
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, gs, before, before.Status, gs.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, gs, before); perr != nil {
 		return ctrl.Result{}, perr
 	}
 	res, rerr := ctrlkit.Result(err, interval(gs))
@@ -207,9 +207,7 @@ type groupGoneError struct{ reason, msg string }
 func (e *groupGoneError) Error() string { return e.msg }
 
 func (r *Reconciler) event(gs *v1alpha1.GroupSync, kind, reason, action, note string) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(gs, nil, kind, reason, action, "%s", note)
-	}
+	ctrlkit.Event(r.Recorder, gs, nil, kind, reason, action, "%s", note)
 }
 
 // recordFailure emits a Warning event for a failed sync. Waiting

@@ -244,13 +244,10 @@ func (r *Reconciler) summarize(b *v1alpha1.UserDisableBatch, err error) error {
 }
 
 func (r *Reconciler) event(b *v1alpha1.UserDisableBatch, kind, reason, msg string) {
-	if r.Recorder == nil {
-		return
-	}
 	if b.Spec.Reason != "" {
 		msg += " (reason: " + b.Spec.Reason + ")"
 	}
-	r.Recorder.Eventf(b, nil, kind, reason, "Run", "%s", msg)
+	ctrlkit.Event(r.Recorder, b, nil, kind, reason, "Run", "%s", msg)
 }
 
 func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }

@@ -95,7 +95,7 @@ func (ru *run) checkpoint(ctx context.Context) error {
 	saved := ru.b.DeepCopy()
 	saved.Status.Users = saved.Status.Users[:recordedRows(ru.b)]
 	t0 := ru.r.now()
-	if err := ctrlkit.PatchStatus(ctx, ru.r.Client, saved, ru.before, ru.before.Status, saved.Status); err != nil {
+	if err := ctrlkit.PatchStatus(ctx, ru.r.Client, saved, ru.before); err != nil {
 		return err
 	}
 	ru.b.ResourceVersion = saved.ResourceVersion
