@@ -25,14 +25,17 @@ func UnitOnly() bool {
 	if f == nil || f.Value.String() == "" {
 		return false
 	}
+	names, ok := testNames(".")
+	return ok && selectsOnlyUnit(f.Value.String(), names)
+}
+
+// selectsOnlyUnit reports whether the -run pattern selects no test of
+// names but unit tests.
+func selectsOnlyUnit(pattern string, names []string) bool {
 	// Only the top-level part selects tests; "A/B" runs subtests B of A.
-	top, _, _ := strings.Cut(f.Value.String(), "/")
+	top, _, _ := strings.Cut(pattern, "/")
 	re, err := regexp.Compile(top)
 	if err != nil {
-		return false
-	}
-	names, ok := testNames(".")
-	if !ok {
 		return false
 	}
 	for _, n := range names {
