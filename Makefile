@@ -67,6 +67,10 @@ envtest: ## Build kube-apiserver, etcd and kubectl into bin/k8s (cached).
 test: envtest vet ## Run all tests against a real kube-apiserver + etcd and the Graph emulator.
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: test-unit
+test-unit: ## Only the controllers' TestUnit tests: fake ports, no envtest, no emulator (seconds).
+	go test -count=1 -run Unit ./controllers/...
+
 # test/chart is its own module so that Helm's SDK and the Prometheus server
 # packages never enter the operator's module.
 .PHONY: test-chart

@@ -28,7 +28,8 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	if err := (&directory.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Resolver:  res,
+		Dialer:    connection.Port[directory.Graph](res),
+		Clients:   res.Registry,
 		Recorder:  mgr.GetEventRecorder("directory-operator"),
 	}).SetupWithManager(mgr); err != nil {
 		return err
@@ -36,7 +37,8 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	if err := (&directoryuser.Reconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
-		Resolver:                res,
+		Connector:               connection.Port[directoryuser.Graph](res),
+		Deletions:               deletions(res),
 		Recorder:                mgr.GetEventRecorder("directory-operator"),
 		MaxConcurrentReconciles: opts.Concurrency,
 		Filter:                  opts.UserFilter,
@@ -46,7 +48,7 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	if err := (&userdisablebatch.Reconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
-		Resolver:    res,
+		Connector:   connection.Port[userdisablebatch.Graph](res),
 		Recorder:    mgr.GetEventRecorder("directory-operator"),
 		Concurrency: opts.Concurrency,
 	}).SetupWithManager(mgr); err != nil {
@@ -55,10 +57,19 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	if err := (&groupsync.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Resolver:  res,
+		Connector: connection.Port[groupsync.Graph](res),
 		Recorder:  mgr.GetEventRecorder("directory-operator"),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return nil
+}
+
+// deletions is res's deletion allowance, or nil (no limit) without one: a
+// nil *DeletionLimiter in the interface would not compare equal to nil.
+func deletions(res *connection.Resolver) directoryuser.Deletions {
+	if res.Deletions == nil {
+		return nil
+	}
+	return res.Deletions
 }

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,6 +64,17 @@ type Graph interface {
 
 var _ Graph = (*graph.Client)(nil)
 
+// Clients is the cache of Graph clients the health check refreshes.
+type Clients interface {
+	// Forget drops a Directory's client (and its token) but keeps the
+	// app+tenant budget state.
+	Forget(key string)
+	// Drop releases everything held for a deleted Directory.
+	Drop(key string)
+}
+
+var _ Clients = (*graph.Registry)(nil)
+
 // Reconciler reconciles Directory objects.
 type Reconciler struct {
 	client.Client
@@ -70,10 +82,13 @@ type Reconciler struct {
 	// it tells a foreign ConfigMap named like the groups export from our
 	// own one the cache has not seen yet. Nil: the Client.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
-	Recorder  events.EventRecorder
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Dialer builds the Directory's Graph port from its spec and Secrets.
+	Dialer connection.Dialer[Graph]
+	// Clients is the cache of Graph clients (a *graph.Registry).
+	Clients  Clients
+	Recorder events.EventRecorder
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
@@ -87,7 +102,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	dir := &v1alpha1.Directory{}
 	if err := r.Get(ctx, req.NamespacedName, dir); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Resolver.Registry.Drop(req.String())
+			r.Clients.Drop(req.String())
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -99,13 +114,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// cluster (admin consent, a new secret). Drop the cached client so the
 		// next check fetches a fresh token instead of reusing one that lacks
 		// the newly granted roles.
-		r.Resolver.Registry.Forget(req.String())
+		r.Clients.Forget(req.String())
 	}
 	wasReady := meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionReady)
 	ctrlkit.Summarize(&dir.Status.CommonStatus, dir.Generation, err, r.readyMessage(dir))
 	r.recordTransition(dir, wasReady, err)
 
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, dir, before, before.Status, dir.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, dir, before); perr != nil {
 		return ctrl.Result{}, perr
 	}
 	return ctrlkit.Result(err, interval(dir))
@@ -113,7 +128,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // check runs the health check steps in order; each fills its part of status.
 func (r *Reconciler) check(ctx context.Context, dir *v1alpha1.Directory) error {
-	gc, err := r.Resolver.Client(ctx, dir)
+	gc, err := r.Dialer.Dial(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -226,9 +241,6 @@ func (r *Reconciler) readyMessage(dir *v1alpha1.Directory) string {
 // recordTransition emits an event when Ready changes, not on every check,
 // so a healthy Directory does not fill the event stream.
 func (r *Reconciler) recordTransition(dir *v1alpha1.Directory, wasReady bool, err error) {
-	if r.Recorder == nil {
-		return
-	}
 	ready := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady)
 	if ready == nil {
 		return
@@ -247,7 +259,7 @@ func (r *Reconciler) recordTransition(dir *v1alpha1.Directory, wasReady bool, er
 	if !isReady {
 		kind = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(dir, nil, kind, ready.Reason, "HealthCheck", "%s", ready.Message)
+	ctrlkit.Event(r.Recorder, dir, nil, kind, ready.Reason, "HealthCheck", "%s", ready.Message)
 }
 
 func interval(dir *v1alpha1.Directory) time.Duration {
@@ -257,12 +269,7 @@ func interval(dir *v1alpha1.Directory) time.Duration {
 	return DefaultInterval
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 // SetupWithManager registers the controller and its Secret watch.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {

@@ -34,7 +34,7 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Run(m, testenv.Options{
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
-			return (&directory.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr)
+			return (&directory.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Dialer: connection.Port[directory.Graph](res), Clients: res.Registry, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr)
 		},
 	}, &env))
 }

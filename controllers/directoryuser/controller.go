@@ -12,9 +12,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -77,6 +77,14 @@ type Graph interface {
 	UpdateUser(ctx context.Context, id string, u graph.UserUpdate) error
 	DeleteUser(ctx context.Context, id string) error
 	SetManager(ctx context.Context, userID, managerID string) error
+	// UsersDelta is the drift watcher's poll.
+	UsersDelta(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error)
+}
+
+// Deletions enforces Directory.spec.safety.maxDeletionsPerHour
+// (*connection.DeletionLimiter).
+type Deletions interface {
+	Allow(ctx context.Context, dir *v1alpha1.Directory) (bool, time.Duration, error)
 }
 
 var _ Graph = (*graph.Client)(nil)
@@ -88,7 +96,10 @@ type Reconciler struct {
 	// Secret created a moment ago is seen even before the cache has it.
 	// Defaults to Client.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
+	// Connector resolves the referenced Directory to its Graph port.
+	Connector connection.Connector[Graph]
+	// Deletions is the deletion allowance; nil: no limit.
+	Deletions Deletions
 	Recorder  events.EventRecorder
 	// MaxConcurrentReconciles bounds parallel reconciles (default 1).
 	MaxConcurrentReconciles int
@@ -98,8 +109,8 @@ type Reconciler struct {
 	ReplicationGrace time.Duration
 	// DriftPoll caps the users/delta poll period (default DefaultDriftPoll).
 	DriftPoll time.Duration
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 	// Name of the controller (default "directoryuser") and Filter on its
 	// events: several managers in one process (tests, shards) need both.
 	Name   string
@@ -125,7 +136,7 @@ type state struct {
 	du *v1alpha1.DirectoryUser
 	// before is the object as last written, the base of status patches.
 	before *v1alpha1.DirectoryUser
-	conn   *connection.Connection
+	conn   *connection.Connection[Graph]
 	gc     Graph
 	live   graph.User
 	found  bool
@@ -172,7 +183,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	setSynced(s, err)
 	setHeldCondition(du)
 	r.report(ctx, s, prevReason, err)
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, s.before, s.before.Status, du.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, s.before); perr != nil {
 		return ctrl.Result{}, perr
 	}
 	return ctrlkit.Result(err, interval(du))
@@ -235,9 +246,7 @@ func (r *Reconciler) report(ctx context.Context, s *state, prevReason string, er
 }
 
 func (r *Reconciler) event(obj client.Object, kind, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, nil, kind, reason, action, note, args...)
-	}
+	ctrlkit.Event(r.Recorder, obj, nil, kind, reason, action, note, args...)
 }
 
 func reasonOf(err error) string { return ctrlkit.ReasonOf(err) }
@@ -264,12 +273,7 @@ func observeOnly(du *v1alpha1.DirectoryUser) bool {
 	return du.Spec.ManagementPolicy == v1alpha1.ManagementObserveOnly
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -295,31 +299,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconciler) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, directoryIndex, func(o client.Object) []string {
-		return []string{o.(*v1alpha1.DirectoryUser).Spec.DirectoryRef.Name}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, managerIndex, func(o client.Object) []string {
-		if m := o.(*v1alpha1.DirectoryUser).Spec.Manager; m != nil && m.UserRef != nil {
-			return []string{m.UserRef.Name}
+	for name, fn := range indexes {
+		if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, name, fn); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, idIndex, func(o client.Object) []string {
-		if id := o.(*v1alpha1.DirectoryUser).Status.ID; id != "" {
-			return []string{id}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &v1alpha1.DirectoryUser{}, upnIndex, indexUPN); err != nil {
-		return err
-	}
-	r.drift = newDriftWatcher(mgr.GetClient(), r.Resolver, r.DriftPoll, r.now)
+	r.drift = newDriftWatcher(mgr.GetClient(), r.Connector, r.DriftPoll, r.now)
 	name := r.Name
 	if name == "" {
 		name = defaultName
@@ -331,7 +316,7 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 	bld := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.DirectoryUser{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted, holdChanged))).
 		WatchesRawSource(source.Channel(r.drift.events, &handler.EnqueueRequestForObject{})).
-		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.usersOfDirectory), builder.WithPredicates(directoryUsabilityChanged)).
+		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.usersOfDirectory), builder.WithPredicates(connection.UsabilityChanged)).
 		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.reportsOf), builder.WithPredicates(userIdentityChanged)).
 		Watches(&v1alpha1.DirectoryUser{}, handler.EnqueueRequestsFromMapFunc(r.claimantsOf), builder.WithPredicates(claimChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
@@ -340,6 +325,27 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 		bld = bld.WithEventFilter(r.Filter)
 	}
 	return bld.Complete(rec)
+}
+
+// indexes are the field indexes the watches and steps look DirectoryUsers
+// up by.
+var indexes = map[string]client.IndexerFunc{
+	directoryIndex: func(o client.Object) []string {
+		return []string{o.(*v1alpha1.DirectoryUser).Spec.DirectoryRef.Name}
+	},
+	managerIndex: func(o client.Object) []string {
+		if m := o.(*v1alpha1.DirectoryUser).Spec.Manager; m != nil && m.UserRef != nil {
+			return []string{m.UserRef.Name}
+		}
+		return nil
+	},
+	idIndex: func(o client.Object) []string {
+		if id := o.(*v1alpha1.DirectoryUser).Status.ID; id != "" {
+			return []string{id}
+		}
+		return nil
+	},
+	upnIndex: indexUPN,
 }
 
 // deletionStarted passes the update that sets deletionTimestamp, whatever
@@ -351,26 +357,6 @@ var deletionStarted = predicate.Funcs{
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
 	GenericFunc: func(event.GenericEvent) bool { return false },
-}
-
-// directoryUsabilityChanged passes Directory events that can change what its
-// users see: a new spec, or the Directory becoming usable or unusable. Its
-// periodic health-check status updates do not wake thousands of users.
-var directoryUsabilityChanged = predicate.Funcs{
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*v1alpha1.Directory)
-		n, ok2 := e.ObjectNew.(*v1alpha1.Directory)
-		if !ok1 || !ok2 {
-			return true
-		}
-		return o.Generation != n.Generation || directoryUsable(o) != directoryUsable(n)
-	},
-}
-
-// directoryUsable mirrors connection.Resolver.Connect's rule.
-func directoryUsable(d *v1alpha1.Directory) bool {
-	c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady)
-	return c != nil && (c.Status == metav1.ConditionTrue || c.Reason == v1alpha1.ReasonThrottled)
 }
 
 // userIdentityChanged passes DirectoryUser events that matter to the users

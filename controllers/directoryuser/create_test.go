@@ -180,7 +180,7 @@ func startManager(t *testing.T, owner string) (stop func()) {
 		res := &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), TimeScale: timeScale,
 			Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
 		return (&directoryuser.Reconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connection.Port[directoryuser.Graph](res), Deletions: res.Deletions, Recorder: mgr.GetEventRecorder("directory-operator"),
 			LagRetry: 500 * time.Millisecond, CreateSettle: createSettle, Name: "directoryuser-" + owner, Filter: ownedBy(owner),
 		}).SetupWithManager(mgr)
 	})

@@ -45,7 +45,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, du *v1alpha1.Directory
 		log.FromContext(ctx).Info("Deletion held back", "id", du.Status.ID, "message", waiting.Message)
 		r.event(du, corev1.EventTypeWarning, v1alpha1.ReasonDeletionHeld, "DeleteUser", "%s", waiting.Message)
 	}
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, before, before.Status, du.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, du, before); perr != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(perr)
 	}
 	return ctrlkit.Result(err, 0)
@@ -79,7 +79,7 @@ func (r *Reconciler) finalize(ctx context.Context, du *v1alpha1.DirectoryUser) e
 		}
 		return err
 	}
-	conn, err := r.Resolver.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
+	conn, err := r.Connector.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
 	if err != nil {
 		var w *ctrlkit.WaitingError
 		if errors.As(err, &w) && w.Reason == v1alpha1.ReasonDirectoryNotFound {
@@ -109,9 +109,8 @@ func (r *Reconciler) finalize(ctx context.Context, du *v1alpha1.DirectoryUser) e
 		l.Info("Disabled user", "id", id, "upn", du.Status.UserPrincipalName)
 		r.event(du, corev1.EventTypeNormal, v1alpha1.ReasonSucceeded, "DisableUser", "Disabled user %s (id %s)", du.Status.UserPrincipalName, id)
 	default:
-		deletions := r.Resolver.Deletions
-		if deletions != nil {
-			ok, wait, err := deletions.Allow(ctx, conn.Directory)
+		if r.Deletions != nil {
+			ok, wait, err := r.Deletions.Allow(ctx, conn.Directory)
 			if err != nil {
 				return err
 			}

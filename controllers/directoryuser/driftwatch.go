@@ -28,8 +28,8 @@ const DefaultDriftPoll = time.Minute
 // (a delta link established before the user's last read, polled recently),
 // a periodic resync of an unchanged user makes no Graph call at all.
 type driftWatcher struct {
-	kube     client.Reader
-	resolver *connection.Resolver
+	kube client.Reader
+	conn connection.Connector[Graph]
 	// live reads and writer writes the saved watch (see driftstate.go);
 	// nil in tests that do not persist it.
 	live   client.Reader
@@ -70,8 +70,8 @@ type directoryWatch struct {
 var deltaSelect = []string{"userPrincipalName", "displayName", "givenName", "surname", "mailNickname", "jobTitle",
 	"department", "officeLocation", "usageLocation", "employeeId", "accountEnabled"}
 
-func newDriftWatcher(kube client.Reader, res *connection.Resolver, maxPoll time.Duration, now func() time.Time) *driftWatcher {
-	return &driftWatcher{kube: kube, resolver: res, maxPoll: orDefault(maxPoll, DefaultDriftPoll), now: now,
+func newDriftWatcher(kube client.Reader, conn connection.Connector[Graph], maxPoll time.Duration, now func() time.Time) *driftWatcher {
+	return &driftWatcher{kube: kube, conn: conn, maxPoll: orDefault(maxPoll, DefaultDriftPoll), now: now,
 		events: make(chan event.GenericEvent, 1024), dirs: map[string]*directoryWatch{}}
 }
 
@@ -141,7 +141,7 @@ func (w *driftWatcher) watch(key types.NamespacedName) *directoryWatch {
 // resumes the saved link (driftstate.go). onlyFirst skips the poll when
 // another one already ran.
 func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyFirst bool) {
-	conn, err := w.resolver.Connect(ctx, key.Namespace, key.Name)
+	conn, err := w.conn.Connect(ctx, key.Namespace, key.Name)
 	if err != nil {
 		return // the Directory's own status says why; users fall back to reads
 	}

@@ -52,13 +52,14 @@ func TestMain(m *testing.M) {
 		},
 		TimeScale: timeScale,
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
-			if err := (&directory.Reconciler{Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr); err != nil {
+			if err := (&directory.Reconciler{Client: mgr.GetClient(), Dialer: connection.Port[directory.Graph](res), Clients: res.Registry, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr); err != nil {
 				return err
 			}
 			r := &directoryuser.Reconciler{
 				Client:                  mgr.GetClient(),
 				APIReader:               mgr.GetAPIReader(),
-				Resolver:                res,
+				Connector:               connection.Port[directoryuser.Graph](res),
+				Deletions:               res.Deletions,
 				Recorder:                mgr.GetEventRecorder("directory-operator"),
 				MaxConcurrentReconciles: 8,
 				ManagerRetry:            time.Second,

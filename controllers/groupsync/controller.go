@@ -15,10 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -48,7 +48,6 @@ type Graph interface {
 	UsersDelta(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error)
 	CountUsers(ctx context.Context) (int, error)
 	CountGroupMembers(ctx context.Context, groupID string, transitive bool) (int, error)
-	Usage() graph.Usage
 }
 
 var _ Graph = (*graph.Client)(nil)
@@ -59,10 +58,11 @@ type Reconciler struct {
 	// APIReader reads the previous export uncached: the cache may not have
 	// seen the last write yet, and a stale state would undo a sync.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
+	// Connector resolves the referenced Directory to its Graph port.
+	Connector connection.Connector[Graph]
 	Recorder  events.EventRecorder
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=groupsyncs,verbs=get;list;watch
@@ -95,7 +95,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	err := r.reconcile(ctx, gs)
 	ctrlkit.Summarize(&gs.Status.CommonStatus, gs.Generation, err, readyMessage(gs))
 	r.recordFailure(gs, err)
-	if perr := ctrlkit.PatchStatus(ctx, r.Client, gs, before, before.Status, gs.Status); perr != nil {
+	if perr := ctrlkit.PatchStatus(ctx, r.Client, gs, before); perr != nil {
 		return ctrl.Result{}, perr
 	}
 	res, rerr := ctrlkit.Result(err, interval(gs))
@@ -109,7 +109,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, gs *v1alpha1.GroupSync) error {
-	conn, err := r.Resolver.Connect(ctx, gs.Namespace, gs.Spec.DirectoryRef.Name)
+	conn, err := r.Connector.Connect(ctx, gs.Namespace, gs.Spec.DirectoryRef.Name)
 	if err != nil {
 		return err
 	}
@@ -150,8 +150,11 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 		log.FromContext(ctx).Info("Ignored unreadable export; running a full sync", "configMap", prevExport, "reason", err.Error())
 		st = nil
 	}
-	s := &syncer{gc: gc, gs: gs, now: r.now(), st: st, usage0: gc.Usage()}
-	res, err := s.run(ctx)
+	// The sync's own requests: the client is shared with every other
+	// resource of the Directory.
+	mctx, meter := graph.WithMeter(ctx)
+	s := &syncer{gc: gc, gs: gs, now: r.now(), st: st}
+	res, err := s.run(mctx)
 	if err != nil {
 		var gone *groupGoneError
 		if errors.As(err, &gone) {
@@ -180,7 +183,7 @@ func (r *Reconciler) sync(ctx context.Context, gs *v1alpha1.GroupSync, gc Graph)
 		return nil, err
 	}
 
-	used := gc.Usage().Sub(s.usage0)
+	used := meter.Usage()
 	active, removed, withManager := s.st.counts()
 	gs.Status.GroupID = s.groupID
 	gs.Status.DisplayName = s.displayName
@@ -204,9 +207,7 @@ type groupGoneError struct{ reason, msg string }
 func (e *groupGoneError) Error() string { return e.msg }
 
 func (r *Reconciler) event(gs *v1alpha1.GroupSync, kind, reason, action, note string) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(gs, nil, kind, reason, action, "%s", note)
-	}
+	ctrlkit.Event(r.Recorder, gs, nil, kind, reason, action, "%s", note)
 }
 
 // recordFailure emits a Warning event for a failed sync. Waiting
@@ -268,12 +269,7 @@ func includeManagers(gs *v1alpha1.GroupSync) bool {
 	return gs.Spec.IncludeManagers == nil || *gs.Spec.IncludeManagers
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 // directoryIndex indexes GroupSyncs by the Directory they reference.
 const directoryIndex = "spec.directoryRef.name"
@@ -281,7 +277,7 @@ const directoryIndex = "spec.directoryRef.name"
 // SetupWithManager registers the controller. Neither the export
 // ConfigMaps nor the imported DirectoryUsers are watched: every sync writes
 // them, and a watch would turn each sync into two. Directories are watched
-// only for turning Ready, so a GroupSync created with its Directory syncs
+// only for turning usable (connection.UsabilityChanged), so a GroupSync created with its Directory syncs
 // as soon as the connection works instead of at its next retry.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
@@ -296,25 +292,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.GroupSync{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.groupSyncsForDirectory),
-			builder.WithPredicates(becameReady())).
+			builder.WithPredicates(connection.UsabilityChanged)).
 		Named("groupsync").
 		Complete(r)
-}
-
-// becameReady passes Directory updates whose Ready condition turned True.
-func becameReady() predicate.Funcs {
-	return predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		DeleteFunc:  func(event.DeleteEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			oldDir, ok1 := e.ObjectOld.(*v1alpha1.Directory)
-			newDir, ok2 := e.ObjectNew.(*v1alpha1.Directory)
-			return ok1 && ok2 &&
-				!meta.IsStatusConditionTrue(oldDir.Status.Conditions, v1alpha1.ConditionReady) &&
-				meta.IsStatusConditionTrue(newDir.Status.Conditions, v1alpha1.ConditionReady)
-		},
-	}
 }
 
 func (r *Reconciler) groupSyncsForDirectory(ctx context.Context, o client.Object) []reconcile.Request {

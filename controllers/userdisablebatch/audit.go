@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 	"github.com/directory-operator/directory-operator/internal/export"
 )
 
@@ -116,10 +117,8 @@ func (r *Reconciler) writeAudit(ctx context.Context, t auditTarget) (*v1alpha1.E
 			return nil, err
 		}
 	}
-	if r.Recorder != nil {
-		r.Recorder.Eventf(dir, t.obj, corev1.EventTypeNormal, "BatchAudited", "Audit",
-			"%s %s: %s; audit export %s kept until %s: %s", t.kind, t.obj.GetName(), t.summary, name, expires, res.Command)
-	}
+	ctrlkit.Event(r.Recorder, dir, t.obj, corev1.EventTypeNormal, "BatchAudited", "Audit",
+		"%s %s: %s; audit export %s kept until %s: %s", t.kind, t.obj.GetName(), t.summary, name, expires, res.Command)
 	log.FromContext(ctx).Info("Wrote audit export", "configMaps", res.ConfigMaps, "rows", len(t.rows))
 	return &v1alpha1.ExportStatus{ConfigMaps: res.ConfigMaps, Encoding: res.Encoding, Command: res.Command}, nil
 }

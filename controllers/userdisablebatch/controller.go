@@ -22,11 +22,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -46,7 +46,6 @@ type Graph interface {
 	FindGroups(ctx context.Context, displayName string) ([]graph.Group, error)
 	ListGroupMembers(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error)
 	Budget() *graph.Budget
-	Usage() graph.Usage
 }
 
 var _ Graph = (*graph.Client)(nil)
@@ -87,7 +86,8 @@ type Reconciler struct {
 	// APIReader reads around the cache when the cached status may be older
 	// than the last checkpoint (see freshBatch). Defaults to Client.
 	APIReader client.Reader
-	Resolver  *connection.Resolver
+	// Connector resolves the referenced Directory to its Graph port.
+	Connector connection.Connector[Graph]
 	Recorder  events.EventRecorder
 
 	// Name of the controller (default "userdisablebatch") and Filter on its
@@ -102,8 +102,8 @@ type Reconciler struct {
 	CheckpointInterval time.Duration
 	MaxInlineWait      time.Duration
 	SliceDuration      time.Duration
-	// Now is injectable for tests.
-	Now func() time.Time
+	// Clock tells the time (default: the real clock); tests inject a fake.
+	Clock clock.PassiveClock
 
 	// ReplicationLag is how long a read after a write may still be stale
 	// (default DefaultReplicationLag): a row whose PATCH answer was lost is
@@ -244,21 +244,13 @@ func (r *Reconciler) summarize(b *v1alpha1.UserDisableBatch, err error) error {
 }
 
 func (r *Reconciler) event(b *v1alpha1.UserDisableBatch, kind, reason, msg string) {
-	if r.Recorder == nil {
-		return
-	}
 	if b.Spec.Reason != "" {
 		msg += " (reason: " + b.Spec.Reason + ")"
 	}
-	r.Recorder.Eventf(b, nil, kind, reason, "Run", "%s", msg)
+	ctrlkit.Event(r.Recorder, b, nil, kind, reason, "Run", "%s", msg)
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
 
 func (r *Reconciler) durationOr(v, def time.Duration) time.Duration {
 	if v > 0 {
@@ -296,7 +288,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	bld := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.UserDisableBatch{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.batchesForDirectory),
-			builder.WithPredicates(becameReady{})).
+			builder.WithPredicates(connection.UsabilityChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
 		Named(name)
 	if r.Filter != nil {
@@ -318,20 +310,4 @@ func (r *Reconciler) batchesForDirectory(ctx context.Context, o client.Object) [
 		}
 	}
 	return reqs
-}
-
-// becameReady passes Directory events that can unblock a waiting batch.
-type becameReady struct{ predicate.Funcs }
-
-func (becameReady) Create(event.CreateEvent) bool   { return true }
-func (becameReady) Delete(event.DeleteEvent) bool   { return false }
-func (becameReady) Generic(event.GenericEvent) bool { return false }
-func (becameReady) Update(e event.UpdateEvent) bool {
-	was, okOld := e.ObjectOld.(*v1alpha1.Directory)
-	is, okNew := e.ObjectNew.(*v1alpha1.Directory)
-	if !okOld || !okNew {
-		return false
-	}
-	return !meta.IsStatusConditionTrue(was.Status.Conditions, v1alpha1.ConditionReady) &&
-		meta.IsStatusConditionTrue(is.Status.Conditions, v1alpha1.ConditionReady)
 }

@@ -89,12 +89,13 @@ func (ru *run) checkpoint(ctx context.Context) error {
 	st := &ru.b.Status
 	c := countRows(st.Users)
 	st.Counts = &c
-	st.GraphRequests += ru.requests
-	ru.requests = 0
+	sent := ru.meter.Usage().Requests
+	st.GraphRequests += sent - ru.counted
+	ru.counted = sent
 	saved := ru.b.DeepCopy()
 	saved.Status.Users = saved.Status.Users[:recordedRows(ru.b)]
 	t0 := ru.r.now()
-	if err := ctrlkit.PatchStatus(ctx, ru.r.Client, saved, ru.before, ru.before.Status, saved.Status); err != nil {
+	if err := ctrlkit.PatchStatus(ctx, ru.r.Client, saved, ru.before); err != nil {
 		return err
 	}
 	ru.b.ResourceVersion = saved.ResourceVersion
@@ -129,18 +130,6 @@ func recordedRows(b *v1alpha1.UserDisableBatch) int {
 		n--
 	}
 	return n
-}
-
-// countRequest adds the HTTP request a ≤20-item batch call sent, unless it
-// was refused before sending (client-side budget, cancelled context).
-func (ru *run) countRequest(err error) {
-	var ge *graph.Error
-	if errors.As(err, &ge) && ge.StatusCode == 0 && (ge.Code == "BudgetExhausted" || ge.Code == "Canceled") {
-		return
-	}
-	ru.mu.Lock()
-	ru.requests++
-	ru.mu.Unlock()
 }
 
 // outcome collects the batch-level consequence of the item errors of a

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,8 +36,11 @@ type run struct {
 	started        time.Time
 	lastCheckpoint time.Time
 	checkpointCost time.Duration // what the last checkpoint took
-	mu             sync.Mutex    // guards requests, counted by concurrent chunks
-	requests       int64
+	// meter counts this run's Graph requests (the client is shared with
+	// every resource of the Directory); counted is how many of them status
+	// already holds.
+	meter   *graph.Meter
+	counted int64
 	// unsaved is set when a row became due for disabling in memory only: it
 	// must be checkpointed before its PATCH is sent, or a crash would leave
 	// no trace that the user was enabled before.
@@ -60,7 +62,7 @@ type run struct {
 // may have been written by whoever recorded it, and is confirmed first.
 func (r *Reconciler) newRun(ctx context.Context, b *v1alpha1.UserDisableBatch, m *memo) *run {
 	ru := &run{r: r, b: b, before: b.DeepCopy(), started: r.now(), m: m, byID: map[string]int{}, held: map[string]bool{},
-		stopping: !b.DeletionTimestamp.IsZero()}
+		stopping: !b.DeletionTimestamp.IsZero(), meter: &graph.Meter{}}
 	ru.lastCheckpoint = ru.started
 	if b.Spec.Group == nil && b.Status.Phase == v1alpha1.BatchRunning {
 		// Users not read yet have no stored row (see recordedRows).
@@ -98,7 +100,8 @@ func (ru *run) execute(ctx context.Context) error {
 	if b.Status.Phase == "" {
 		b.Status.Phase = v1alpha1.BatchPending
 	}
-	conn, err := ru.r.Resolver.Connect(ctx, b.Namespace, b.Spec.DirectoryRef.Name)
+	ctx, ru.meter = graph.WithMeter(ctx)
+	conn, err := ru.r.Connector.Connect(ctx, b.Namespace, b.Spec.DirectoryRef.Name)
 	if err != nil {
 		var stalled *ctrlkit.StalledError
 		if errors.As(err, &stalled) {
@@ -176,8 +179,6 @@ func (ru *run) resolve(ctx context.Context) error {
 
 func (ru *run) groupMembers(ctx context.Context) ([]graph.User, error) {
 	sel := ru.b.Spec.Group
-	before := ru.gc.Usage()
-	defer func() { ru.requests += ru.gc.Usage().Sub(before).Requests }()
 	id := sel.ID
 	if id == "" {
 		groups, err := ru.gc.FindGroups(ctx, sel.DisplayName)

@@ -41,19 +41,21 @@ func TestMain(m *testing.M) {
 		TimeScale: timeScale,
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
 			if err := (&directory.Reconciler{
-				Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
+				Client: mgr.GetClient(), Dialer: connection.Port[directory.Graph](res), Clients: res.Registry,
+				Recorder: mgr.GetEventRecorder("directory-operator"),
 			}).SetupWithManager(mgr); err != nil {
 				return err
 			}
 			// DirectoryUsers run too: batches must never fight them.
 			if err := (&directoryuser.Reconciler{
-				Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Resolver: res,
+				Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+				Connector: connection.Port[directoryuser.Graph](res), Deletions: res.Deletions,
 				Recorder: mgr.GetEventRecorder("directory-operator"), DriftPoll: time.Second,
 			}).SetupWithManager(mgr); err != nil {
 				return err
 			}
 			return (&userdisablebatch.Reconciler{
-				Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
+				Client: mgr.GetClient(), Connector: connection.Port[userdisablebatch.Graph](res), Recorder: mgr.GetEventRecorder("directory-operator"),
 				Concurrency: 2,
 				Filter:      ownedBy(""),
 			}).SetupWithManager(mgr)
@@ -82,7 +84,7 @@ func startManager(t *testing.T, owner string, res *connection.Resolver, configur
 	t.Helper()
 	return env.StartManager(t, owner, func(mgr ctrl.Manager) error {
 		rec := &userdisablebatch.Reconciler{
-			Client: mgr.GetClient(), Resolver: res, Recorder: mgr.GetEventRecorder("directory-operator"),
+			Client: mgr.GetClient(), Connector: connection.Port[userdisablebatch.Graph](res), Recorder: mgr.GetEventRecorder("directory-operator"),
 			Name: "userdisablebatch-" + owner, Filter: ownedBy(owner), ReplicationLag: time.Millisecond,
 		}
 		for _, c := range configure {
@@ -103,7 +105,7 @@ func slowResolver(t *testing.T, ns string) *connection.Resolver {
 		t.Fatal(err)
 	}
 	res := &connection.Resolver{Kube: env.Client, Registry: graph.NewRegistry(), TimeScale: 1}
-	gc, err := res.Client(context.Background(), dir)
+	gc, err := connection.Port[*graph.Client](res).Dial(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 func clusterConnector(c client.Client, hosts *connection.HostAllowList) plan.Connector {
 	res := &connection.Resolver{Kube: c, Live: c, Registry: graph.NewRegistry(), AllowedCustomHosts: hosts}
 	return func(ctx context.Context, dir *v1alpha1.Directory) (plan.Graph, error) {
-		return res.Client(ctx, dir)
+		return connection.Port[plan.Graph](res).Dial(ctx, dir)
 	}
 }
 
@@ -77,7 +77,7 @@ func envConnector(hosts *connection.HostAllowList, caFile string) plan.Connector
 			d.Spec.Cloud.CABundle = &v1alpha1.SecretKeySelector{Name: ciSecret, Key: "ca.crt"}
 		}
 		res := &connection.Resolver{Kube: &secretReader{secret}, Registry: graph.NewRegistry(), AllowedCustomHosts: hosts}
-		return res.Client(ctx, d)
+		return connection.Port[plan.Graph](res).Dial(ctx, d)
 	}
 }
 

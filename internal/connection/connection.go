@@ -10,7 +10,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,13 +34,6 @@ type Resolver struct {
 	// Secrets labelled for the operator, to tell an unlabelled Secret from
 	// a missing one. Nil: the message covers both.
 	Live client.Reader
-}
-
-// Connection is a resolved Directory.
-type Connection struct {
-	Directory *v1alpha1.Directory
-	Graph     *graph.Client
-	Safety    Safety
 }
 
 // Config reads a Directory's Secrets and returns the Graph client config.
@@ -123,9 +115,10 @@ func budgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
 	return b
 }
 
-// Client returns the cached Graph client for a Directory, rebuilt when its
-// spec or Secrets changed.
-func (r *Resolver) Client(ctx context.Context, dir *v1alpha1.Directory) (*graph.Client, error) {
+// client returns the cached Graph client for a Directory, rebuilt when its
+// spec or Secrets changed. Controllers get it through a Port, as the narrow
+// interface they define.
+func (r *Resolver) client(ctx context.Context, dir *v1alpha1.Directory) (*graph.Client, error) {
 	cfg, err := r.Config(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -137,10 +130,10 @@ func (r *Resolver) Client(ctx context.Context, dir *v1alpha1.Directory) (*graph.
 	return c, nil
 }
 
-// Connect resolves the Directory a dependent resource references. It waits
-// (requeues) while the Directory is missing or not yet Ready, so dependents
+// connect resolves the Directory a dependent resource references. It waits
+// (requeues) while the Directory is missing or not yet usable, so dependents
 // never hammer Graph with a connection known to be broken.
-func (r *Resolver) Connect(ctx context.Context, namespace, name string) (*Connection, error) {
+func (r *Resolver) connect(ctx context.Context, namespace, name string) (*Connection[*graph.Client], error) {
 	dir := &v1alpha1.Directory{}
 	if err := r.Kube.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, dir); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -148,20 +141,18 @@ func (r *Resolver) Connect(ctx context.Context, namespace, name string) (*Connec
 		}
 		return nil, err
 	}
-	ready := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady)
-	usable := ready != nil && (ready.Status == metav1.ConditionTrue || ready.Reason == v1alpha1.ReasonThrottled)
-	if !usable {
+	if !Usable(dir) {
 		msg := "not checked yet"
-		if ready != nil {
+		if ready := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady); ready != nil {
 			msg = ready.Reason + ": " + ready.Message
 		}
 		return nil, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonDirectoryNotReady, "Directory %q is not ready (%s)", name, msg)
 	}
-	gc, err := r.Client(ctx, dir)
+	gc, err := r.client(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Connection{Directory: dir, Graph: gc, Safety: NewSafety(dir.Spec.Safety)}, nil
+	return &Connection[*graph.Client]{Directory: dir, Graph: gc, Safety: NewSafety(dir.Spec.Safety)}, nil
 }
 
 // Key identifies a Directory in the client registry and the deletion limiter.

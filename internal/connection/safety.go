@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -68,13 +69,17 @@ type DeletionLimiter struct {
 	// Client writes the window to Directory status; nil keeps it in
 	// memory only.
 	Client client.Client
-	Now    func() time.Time
-	Hour   time.Duration // window length; tests shorten it
+	// Clock tells the time; tests inject a fake.
+	Clock clock.PassiveClock
 }
+
+// deletionWindow is the sliding window maxDeletionsPerHour counts in, kept
+// in minute buckets.
+const deletionWindow = time.Hour
 
 // NewDeletionLimiter returns a limiter persisting through c (nil: memory only).
 func NewDeletionLimiter(c client.Client) *DeletionLimiter {
-	return &DeletionLimiter{windows: map[string][]v1alpha1.DeletionBucket{}, Client: c, Now: time.Now, Hour: time.Hour}
+	return &DeletionLimiter{windows: map[string][]v1alpha1.DeletionBucket{}, Client: c, Clock: clock.RealClock{}}
 }
 
 // DefaultMaxDeletionsPerHour applies when the Directory does not set one.
@@ -100,12 +105,12 @@ func (l *DeletionLimiter) Allow(ctx context.Context, dir *v1alpha1.Directory) (b
 	if !known {
 		window = dir.Status.DeletionWindow
 	}
-	now := l.Now()
-	width := l.Hour / 60
+	now := l.Clock.Now()
+	width := deletionWindow / 60
 	var kept []v1alpha1.DeletionBucket
 	total := 0
 	for _, b := range window {
-		if now.Before(b.Start.Add(l.Hour + width)) {
+		if now.Before(b.Start.Add(deletionWindow + width)) {
 			kept = append(kept, b)
 			total += int(b.Count)
 		}
@@ -117,10 +122,10 @@ func (l *DeletionLimiter) Allow(ctx context.Context, dir *v1alpha1.Directory) (b
 		for _, b := range kept {
 			freed += int(b.Count)
 			if total-freed < limit {
-				return false, b.Start.Add(l.Hour + width).Sub(now), nil
+				return false, b.Start.Add(deletionWindow + width).Sub(now), nil
 			}
 		}
-		return false, l.Hour + width, nil
+		return false, deletionWindow + width, nil
 	}
 	start := metav1.NewMicroTime(now.Truncate(width))
 	if n := len(kept); n > 0 && kept[n-1].Start.Equal(&start) {

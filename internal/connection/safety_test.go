@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 )
@@ -27,7 +28,8 @@ func TestDeletionLimiterSlidingHour(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(0, 0)
 	l := NewDeletionLimiter(nil)
-	l.Now = func() time.Time { return now }
+	clk := clocktesting.NewFakePassiveClock(now)
+	l.Clock = clk
 	max := int32(2)
 	dir := func(name string) *v1alpha1.Directory {
 		return &v1alpha1.Directory{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
@@ -37,7 +39,7 @@ func TestDeletionLimiterSlidingHour(t *testing.T) {
 		if ok, _, _ := l.Allow(ctx, dir("d")); !ok {
 			t.Fatalf("deletion %d refused", i)
 		}
-		now = now.Add(10 * time.Minute)
+		clk.SetTime(clk.Now().Add(10 * time.Minute))
 	}
 	// The first deletion (minute 0) counts until the end of minute 60.
 	ok, wait, _ := l.Allow(ctx, dir("d"))
@@ -47,14 +49,14 @@ func TestDeletionLimiterSlidingHour(t *testing.T) {
 	if ok, _, _ := l.Allow(ctx, dir("other")); !ok {
 		t.Fatal("limits are per Directory")
 	}
-	now = now.Add(41 * time.Minute)
+	clk.SetTime(clk.Now().Add(41 * time.Minute))
 	if ok, _, _ := l.Allow(ctx, dir("d")); !ok {
 		t.Fatal("window should have room again")
 	}
 
 	// A new process seeds its count from the Directory's status.
 	fresh := NewDeletionLimiter(nil)
-	fresh.Now = l.Now
+	fresh.Clock = clk
 	seeded := dir("d")
 	seeded.Status.DeletionWindow = l.windows["ns/d"]
 	if ok, _, _ := fresh.Allow(ctx, seeded); ok {

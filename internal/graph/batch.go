@@ -62,12 +62,14 @@ type batchRequestItem struct {
 }
 
 type batchResponse struct {
-	Responses []struct {
-		ID      string            `json:"id"`
-		Status  int               `json:"status"`
-		Headers map[string]string `json:"headers"`
-		Body    json.RawMessage   `json:"body"`
-	} `json:"responses"`
+	Responses []batchResponseItem `json:"responses"`
+}
+
+type batchResponseItem struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
 }
 
 type itemResponse struct {
@@ -188,42 +190,7 @@ func (c *Client) sendEnvelope(ctx context.Context, items []batchItem, out []item
 		if err != nil || i < 1 || i > len(items) || out[i-1].status != 0 {
 			continue
 		}
-		it := items[i-1]
-		h := make(http.Header, len(r.Headers))
-		for k, v := range r.Headers {
-			h.Set(k, v)
-		}
-		ir := itemResponse{status: r.Status, header: h}
-		if len(r.Body) > 0 && string(r.Body) != "null" {
-			ir.body = r.Body
-		}
-		if p, perr := strconv.ParseFloat(strings.TrimSpace(h.Get("x-ms-throttle-limit-percentage")), 64); perr == nil {
-			c.budget.limitPercentage(p, it.w > 0)
-		}
-		switch {
-		case r.Status == http.StatusTooManyRequests:
-			used.Throttled++
-			ra, ok := ParseRetryAfter(h.Get("Retry-After"), now)
-			if !ok {
-				ra = c.defaultRetry
-			}
-			c.budget.throttled(ra, h.Get("x-ms-throttle-information"))
-		case r.Status == http.StatusFailedDependency:
-			// Never executed.
-		default:
-			cost := it.ru
-			if v, perr := strconv.Atoi(strings.TrimSpace(h.Get("x-ms-resource-unit"))); perr == nil && v >= 0 {
-				cost = v
-			}
-			used.ResourceUnits += int64(cost)
-			used.Writes += int64(it.w)
-		}
-		if r.Status >= 400 {
-			e := classifyHTTP(it.op, r.Status, h, ir.body, c.defaultRetry, now)
-			e.Message = c.redact(e.Message)
-			ir.err = e
-		}
-		out[i-1] = ir
+		out[i-1] = c.settleItem(items[i-1], r, now, &used)
 	}
 	for i := range out {
 		if out[i].status == 0 && out[i].err == nil {
@@ -231,8 +198,48 @@ func (c *Client) sendEnvelope(ctx context.Context, items []batchItem, out []item
 		}
 	}
 	c.budget.adjust(float64(used.ResourceUnits-int64(ru)), float64(used.Writes-int64(w)))
-	c.account(used)
+	c.account(ctx, used)
 	return nil
+}
+
+// settleItem turns one item of a $batch answer into its response, feeding
+// the budget what Graph said about it and adding what it cost to used.
+func (c *Client) settleItem(it batchItem, r batchResponseItem, now time.Time, used *Usage) itemResponse {
+	h := make(http.Header, len(r.Headers))
+	for k, v := range r.Headers {
+		h.Set(k, v)
+	}
+	ir := itemResponse{status: r.Status, header: h}
+	if len(r.Body) > 0 && string(r.Body) != "null" {
+		ir.body = r.Body
+	}
+	if p, perr := strconv.ParseFloat(strings.TrimSpace(h.Get("x-ms-throttle-limit-percentage")), 64); perr == nil {
+		c.budget.limitPercentage(p, it.w > 0)
+	}
+	switch {
+	case r.Status == http.StatusTooManyRequests:
+		used.Throttled++
+		ra, ok := ParseRetryAfter(h.Get("Retry-After"), now)
+		if !ok {
+			ra = c.defaultRetry
+		}
+		c.budget.throttled(ra, h.Get("x-ms-throttle-information"))
+	case r.Status == http.StatusFailedDependency:
+		// Never executed.
+	default:
+		cost := it.ru
+		if v, perr := strconv.Atoi(strings.TrimSpace(h.Get("x-ms-resource-unit"))); perr == nil && v >= 0 {
+			cost = v
+		}
+		used.ResourceUnits += int64(cost)
+		used.Writes += int64(it.w)
+	}
+	if r.Status >= 400 {
+		e := classifyHTTP(it.op, r.Status, h, ir.body, c.defaultRetry, now)
+		e.Message = c.redact(e.Message)
+		ir.err = e
+	}
+	return ir
 }
 
 // GetUsers reads many users by id or UPN through $batch (20 per HTTP

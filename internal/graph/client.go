@@ -2,14 +2,12 @@ package graph
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,26 +50,6 @@ type Client struct {
 	reads coalescer
 }
 
-// Usage counts what a client (or a budget) sent and was charged.
-type Usage struct {
-	Requests      int64 // HTTP requests; a $batch envelope counts 1
-	ResourceUnits int64 // RU charged (x-ms-resource-unit, else the documented cost)
-	Writes        int64
-	Throttled     int64 // 429 answers, including $batch items
-}
-
-func (u *Usage) add(v Usage) {
-	u.Requests += v.Requests
-	u.ResourceUnits += v.ResourceUnits
-	u.Writes += v.Writes
-	u.Throttled += v.Throttled
-}
-
-// Sub returns u - v, handy for the cost of one reconcile or sync.
-func (u Usage) Sub(v Usage) Usage {
-	return Usage{u.Requests - v.Requests, u.ResourceUnits - v.ResourceUnits, u.Writes - v.Writes, u.Throttled - v.Throttled}
-}
-
 // Default timeouts and the token retry policy.
 const (
 	defaultHTTPTimeout = 60 * time.Second
@@ -111,27 +89,9 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 	if cfg.TenantID == "" || cfg.ClientID == "" {
 		return nil, configError("MissingIdentity", "tenant ID and client ID are required")
 	}
-	pubAuth, pubGraph := CloudEndpoints(CloudAzurePublic)
-	authority := cfg.AuthorityHost
-	if authority == "" {
-		authority = pubAuth
-	}
-	if !strings.HasSuffix(authority, "/") {
-		authority += "/"
-	}
-	au, err := url.Parse(authority)
-	if err != nil || au.Scheme != "https" || au.Host == "" {
-		// azidentity and MSAL refuse anything but https authorities.
-		return nil, configError("InvalidAuthorityHost", "authority host must be an https URL")
-	}
-	root := strings.TrimSuffix(cfg.GraphEndpoint, "/")
-	if root == "" {
-		root = pubGraph
-	}
-	root = strings.TrimSuffix(strings.TrimSuffix(root, "/v1.0"), "/")
-	gu, err := url.Parse(root)
-	if err != nil || gu.Host == "" || (gu.Scheme != "https" && gu.Scheme != "http") {
-		return nil, configError("InvalidGraphEndpoint", "graph endpoint must be an https URL")
+	authority, root, gu, err := endpoints(cfg)
+	if err != nil {
+		return nil, err
 	}
 	timeout := cfg.HTTPTimeout
 	if timeout <= 0 {
@@ -172,7 +132,7 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 
 	c.httpClient = &http.Client{
 		Transport: &debugTransport{kind: "Graph",
-			next: khttp.NewCustomTransportWithParentTransport(&meter{next: base, c: c}, middlewares()...)},
+			next: khttp.NewCustomTransportWithParentTransport(&accounting{next: base, c: c}, middlewares()...)},
 		Timeout: timeout,
 	}
 	// The auth provider only attaches tokens for hosts it is told about
@@ -189,6 +149,34 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 	}
 	c.adapter.SetBaseUrl(c.base)
 	return c, nil
+}
+
+// endpoints validates cfg's authority host and Graph endpoint, defaulting
+// to the public cloud. root is the Graph root without /v1.0.
+func endpoints(cfg Config) (authority, root string, graphURL *url.URL, err error) {
+	pubAuth, pubGraph := CloudEndpoints(CloudAzurePublic)
+	authority = cfg.AuthorityHost
+	if authority == "" {
+		authority = pubAuth
+	}
+	if !strings.HasSuffix(authority, "/") {
+		authority += "/"
+	}
+	au, perr := url.Parse(authority)
+	if perr != nil || au.Scheme != "https" || au.Host == "" {
+		// azidentity and MSAL refuse anything but https authorities.
+		return "", "", nil, configError("InvalidAuthorityHost", "authority host must be an https URL")
+	}
+	root = strings.TrimSuffix(cfg.GraphEndpoint, "/")
+	if root == "" {
+		root = pubGraph
+	}
+	root = strings.TrimSuffix(strings.TrimSuffix(root, "/v1.0"), "/")
+	gu, perr := url.Parse(root)
+	if perr != nil || gu.Host == "" || (gu.Scheme != "https" && gu.Scheme != "http") {
+		return "", "", nil, configError("InvalidGraphEndpoint", "graph endpoint must be an https URL")
+	}
+	return authority, root, gu, nil
 }
 
 // newCredential picks the credential from cfg. Instance discovery is off:
@@ -242,7 +230,8 @@ func newCredential(cfg Config, copts azcore.ClientOptions) (azcore.TokenCredenti
 // other clients of the same app and tenant when built by a Registry).
 func (c *Client) Budget() *Budget { return c.budget }
 
-// Usage returns what this client has sent since it was built.
+// Usage returns what this client has sent since it was built, for every
+// caller together. The cost of one operation is its Meter's (WithMeter).
 func (c *Client) Usage() Usage {
 	return Usage{
 		Requests:      c.requests.Load(),
@@ -255,9 +244,10 @@ func (c *Client) Usage() Usage {
 // Close releases idle connections. The client stays usable.
 func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
-// account adds to the client's counters, the budget's statistics and the
-// metrics.
-func (c *Client) account(u Usage) {
+// account adds to the client's counters, the budget's statistics, the
+// metrics and the meters of ctx (the context the request was sent with).
+func (c *Client) account(ctx context.Context, u Usage) {
+	meterOf(ctx).add(u)
 	c.requests.Add(u.Requests)
 	c.resourceUnits.Add(u.ResourceUnits)
 	c.writes.Add(u.Writes)
@@ -407,137 +397,4 @@ func listAll[T any](ctx context.Context, c *Client, op, first string, ru int) ([
 
 func decodeError(op string, err error) error {
 	return &Error{Kind: Transient, Op: op, Code: "InvalidResponse", Message: "cannot decode Graph response: " + err.Error(), cause: err}
-}
-
-// Organization returns the tenant (GET /organization): the health check.
-func (c *Client) Organization(ctx context.Context) (Organization, error) {
-	const op = "GET /organization"
-	q := query{{"$select", "id,displayName,verifiedDomains"}}
-	body, err := c.getJSON(ctx, op, c.base+"/organization"+q.encode(), 1)
-	if err != nil {
-		return Organization{}, err
-	}
-	var p page[struct {
-		ID              string `json:"id"`
-		DisplayName     string `json:"displayName"`
-		VerifiedDomains []struct {
-			Name string `json:"name"`
-		} `json:"verifiedDomains"`
-	}]
-	if err := json.Unmarshal(body, &p); err != nil {
-		return Organization{}, decodeError(op, err)
-	}
-	if len(p.Value) == 0 {
-		return Organization{}, &Error{Kind: NotFound, Op: op, Code: "NoOrganization", Message: "Graph returned no organization"}
-	}
-	o := p.Value[0]
-	org := Organization{ID: o.ID, DisplayName: o.DisplayName}
-	for _, d := range o.VerifiedDomains {
-		org.VerifiedDomains = append(org.VerifiedDomains, d.Name)
-	}
-	return org, nil
-}
-
-// GrantedPermissions acquires a token (from the cache when possible) and
-// returns the application permissions granted to the app, read from the
-// token's `roles` claim. The signature is not checked: the token came
-// straight from the authority over TLS and is only inspected, never trusted
-// for access decisions. An empty list means no admin consent yet.
-func (c *Client) GrantedPermissions(ctx context.Context) ([]string, error) {
-	const op = "token"
-	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.scope}, EnableCAE: true})
-	if err != nil {
-		return nil, classifyTransport(op, err, ctx, c.redact)
-	}
-	parts := strings.Split(tok.Token, ".")
-	if len(parts) != 3 {
-		return nil, &Error{Kind: Unknown, Op: op, Code: "InvalidToken", Message: "access token is not a JWT"}
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return nil, &Error{Kind: Unknown, Op: op, Code: "InvalidToken", Message: "access token payload is not base64url"}
-	}
-	var claims struct {
-		Roles []string `json:"roles"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, &Error{Kind: Unknown, Op: op, Code: "InvalidToken", Message: "access token payload is not JSON"}
-	}
-	roles := append([]string{}, claims.Roles...)
-	sort.Strings(roles)
-	return roles, nil
-}
-
-// query is an ordered list of query parameters.
-type query [][2]string
-
-// encode renders ?k=v&… keeping OData's $ names and the characters OData
-// expressions use ( , ( ) ' : @ / ) readable, and encoding spaces as %20
-// (Graph does not read + as a space in every parameter).
-func (q query) encode() string {
-	if len(q) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	for i, kv := range q {
-		if i == 0 {
-			b.WriteByte('?')
-		} else {
-			b.WriteByte('&')
-		}
-		b.WriteString(escapeQuery(kv[0]))
-		b.WriteByte('=')
-		b.WriteString(escapeQuery(kv[1]))
-	}
-	return b.String()
-}
-
-func escapeQuery(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9',
-			strings.IndexByte("-._~$,()':@/", ch) >= 0:
-			b.WriteByte(ch)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hex[ch>>4])
-			b.WriteByte(hex[ch&15])
-		}
-	}
-	return b.String()
-}
-
-// userPath is the path of a user addressed by object id or UPN. A UPN
-// starting with '$' must use the key syntax users('…') or Graph reads it as
-// a system query option.
-func userPath(idOrUPN string) string {
-	if strings.HasPrefix(idOrUPN, "$") {
-		return "/users('" + url.PathEscape(strings.ReplaceAll(idOrUPN, "'", "''")) + "')"
-	}
-	return "/users/" + url.PathEscape(idOrUPN)
-}
-
-// odataString quotes s as an OData string literal, doubling every single
-// quote inside it.
-func odataString(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
-// estimateRU is Graph's documented cost of a read: base cost, −1 with
-// $select, +1 with $expand, −1 with $top below 20, never below 1.
-func estimateRU(base int, sel, expand bool, top int) int {
-	r := base
-	if sel {
-		r--
-	}
-	if expand {
-		r++
-	}
-	if top > 0 && top < 20 {
-		r--
-	}
-	return max(r, 1)
 }

@@ -64,12 +64,42 @@ func TestGraphsimEveryMethod(t *testing.T) {
 		t.Fatalf("GrantedPermissions = %v, %v", perms, err)
 	}
 
+	adele, boss := everyMethodUsers(t, c, sim)
+	everyMethodBatch(t, c, sim, adele)
+	everyMethodGroups(t, c, sim, adele, boss)
+
+	users, err := c.ListUsers(ctx, true)
+	if err != nil || len(users) != 27 {
+		t.Fatalf("ListUsers = %d users, %v", len(users), err)
+	}
+
+	if err := c.DeleteUser(ctx, adele.ID); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := c.GetUser(ctx, adele.ID); !IsNotFound(err) {
+		t.Fatalf("GetUser after delete err = %v", err)
+	}
+	if err := c.DeleteUser(ctx, adele.ID); !IsNotFound(err) {
+		t.Fatalf("second DeleteUser err = %v, want NotFound", err)
+	}
+
+	// Our accounting matches the emulator's count of Graph requests.
+	if got, want := c.Usage().Requests, sim.Counters().Requests; got != want {
+		t.Errorf("client counted %d requests, emulator %d", got, want)
+	}
+}
+
+// everyMethodUsers creates, updates and reads two users (adele reports to
+// boss) and revokes their sessions.
+func everyMethodUsers(t *testing.T, c *Client, sim *graphsim.Server) (adele, boss User) {
+	t.Helper()
+	ctx := context.Background()
 	boss, err := c.CreateUser(ctx, NewUser{UserPrincipalName: "boss@contoso.com", DisplayName: "Boss", MailNickname: "boss",
 		AccountEnabled: true, Password: "Sup3r-Secret-Passw0rd!", JobTitle: "CEO"})
 	if err != nil || boss.ID == "" {
 		t.Fatalf("CreateUser boss = %+v, %v", boss, err)
 	}
-	adele, err := c.CreateUser(ctx, NewUser{UserPrincipalName: "adele@contoso.com", DisplayName: "Adele", MailNickname: "adele",
+	adele, err = c.CreateUser(ctx, NewUser{UserPrincipalName: "adele@contoso.com", DisplayName: "Adele", MailNickname: "adele",
 		AccountEnabled: true, Password: "Sup3r-Secret-Passw0rd!", Department: "Sales", UsageLocation: "FR", EmployeeID: "E1"})
 	if err != nil {
 		t.Fatalf("CreateUser adele: %v", err)
@@ -118,7 +148,14 @@ func TestGraphsimEveryMethod(t *testing.T) {
 		t.Fatalf("RevokeSignInSessionsMany = %+v, %v", rv, err)
 	}
 
-	// Batch reads and writes over more than one envelope.
+	return adele, boss
+}
+
+// everyMethodBatch reads and writes users in $batch over more than one
+// envelope.
+func everyMethodBatch(t *testing.T, c *Client, sim *graphsim.Server, adele User) {
+	t.Helper()
+	ctx := context.Background()
 	var keys []string
 	for i := range 25 {
 		u := sim.PutUser(graphsim.User{UserPrincipalName: fmt.Sprintf("bulk%02d@contoso.com", i), DisplayName: "Bulk", AccountEnabled: true, JobTitle: "Clerk"})
@@ -163,7 +200,12 @@ func TestGraphsimEveryMethod(t *testing.T) {
 		t.Fatalf("UpdateUsers of a missing user = %v", ur[25].Err)
 	}
 
-	// Groups.
+}
+
+// everyMethodGroups reads groups and their direct and transitive members.
+func everyMethodGroups(t *testing.T, c *Client, sim *graphsim.Server, adele, boss User) {
+	t.Helper()
+	ctx := context.Background()
 	g := sim.PutGroup(graphsim.Group{DisplayName: "O'Neil Fans", SecurityEnabled: true, Members: []string{adele.ID}})
 	outer := sim.PutGroup(graphsim.Group{DisplayName: "Outer", SecurityEnabled: true, Members: []string{g.ID, boss.ID}})
 	gg, err := c.GetGroup(ctx, g.ID)
@@ -185,26 +227,6 @@ func TestGraphsimEveryMethod(t *testing.T) {
 	trans, err := c.ListGroupMembers(ctx, outer.ID, true, "id", "userPrincipalName")
 	if err != nil || ids(trans) != ids([]User{{ID: boss.ID}, {ID: adele.ID}}) {
 		t.Fatalf("transitive members = %+v, %v", trans, err)
-	}
-
-	users, err := c.ListUsers(ctx, true)
-	if err != nil || len(users) != 27 {
-		t.Fatalf("ListUsers = %d users, %v", len(users), err)
-	}
-
-	if err := c.DeleteUser(ctx, adele.ID); err != nil {
-		t.Fatalf("DeleteUser: %v", err)
-	}
-	if _, err := c.GetUser(ctx, adele.ID); !IsNotFound(err) {
-		t.Fatalf("GetUser after delete err = %v", err)
-	}
-	if err := c.DeleteUser(ctx, adele.ID); !IsNotFound(err) {
-		t.Fatalf("second DeleteUser err = %v, want NotFound", err)
-	}
-
-	// Our accounting matches the emulator's count of Graph requests.
-	if got, want := c.Usage().Requests, sim.Counters().Requests; got != want {
-		t.Errorf("client counted %d requests, emulator %d", got, want)
 	}
 }
 

@@ -70,8 +70,15 @@ func TestUsersDeltaEnumerationThenChanges(t *testing.T) {
 		t.Errorf("deleted: %+v", ch)
 	}
 
-	// $deltatoken=latest: one request, no enumeration, later changes only.
-	before = c.Usage()
+	deltaLatestAndStop(t, c, sim, sel, retitled)
+}
+
+// deltaLatestAndStop: $deltatoken=latest costs one request and returns
+// later changes only; the callback's error stops a round.
+func deltaLatestAndStop(t *testing.T, c *Client, sim *graphsim.Server, sel []string, retitled string) {
+	t.Helper()
+	ctx := context.Background()
+	before := c.Usage()
 	latest, err := c.UsersDelta(ctx, UsersDeltaQuery{Link: DeltaLatest, Select: sel, ExpandManager: true}, func(UserChange) error {
 		t.Error("latest round returned an entry")
 		return nil

@@ -89,28 +89,29 @@ func newBaseTransport(caPEM []byte) (*http.Transport, error) {
 	return t, nil
 }
 
-// acct travels in the request context from Client.do to the meter so the
-// meter, which sees every HTTP attempt (SDK retries, the $batch envelope,
+// acct travels in the request context from Client.do to the accounting
+// transport so that it, which sees every HTTP attempt (SDK retries, the $batch envelope,
 // the CAE re-send), can account for it.
 type acct struct {
 	op       string
 	ru, w    int // reserved from the budget before sending
 	batch    bool
-	attempts int // only touched by the meter, sequentially per request
+	attempts int // only touched by accounting, sequentially per request
 }
 
 type acctKey struct{}
 
-// meter is the RoundTripper under the kiota middleware chain.
-type meter struct {
+// accounting is the RoundTripper under the kiota middleware chain: it sees
+// every attempt, retries included.
+type accounting struct {
 	next http.RoundTripper
 	c    *Client
 }
 
-func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *accounting) RoundTrip(req *http.Request) (*http.Response, error) {
 	a, _ := req.Context().Value(acctKey{}).(*acct)
-	resp, err := m.next.RoundTrip(req)
-	m.c.recordAttempt(a, req, resp, err)
+	resp, err := t.next.RoundTrip(req)
+	t.c.recordAttempt(a, req, resp, err)
 	return resp, err
 }
 
@@ -128,7 +129,7 @@ func (c *Client) recordAttempt(a *acct, req *http.Request, resp *http.Response, 
 	}
 	requestsTotal.WithLabelValues(a.op, code).Inc()
 	u := Usage{Requests: 1}
-	defer func() { c.account(u) }()
+	defer func() { c.account(req.Context(), u) }()
 	if err != nil || resp == nil {
 		// Unknown whether Graph charged it: keep the reservation.
 		return

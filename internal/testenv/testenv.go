@@ -8,6 +8,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -162,8 +163,17 @@ func Start(opts Options) (*Env, error) {
 	return e, nil
 }
 
-// Run is the body of a TestMain: start, run the tests, stop.
+// Run is the body of a TestMain: start, run the tests, stop. When the -run
+// pattern selects only unit tests (see UnitOnly), nothing is started and
+// *env stays nil: `go test ./controllers/... -run Unit` needs no
+// kube-apiserver, etcd or emulator.
 func Run(m *testing.M, opts Options, env **Env) int {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if UnitOnly() {
+		return m.Run()
+	}
 	e, err := Start(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "test environment:", err)

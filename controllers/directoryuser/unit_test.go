@@ -1,0 +1,294 @@
+package directoryuser
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/ctrlkit"
+	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/userspec"
+)
+
+// Unit tests of the steps against the fake port (fake_test.go): no
+// envtest, no emulator. The envtest + emulator tests are the integration
+// layer.
+
+func readyReason(du *v1alpha1.DirectoryUser) string {
+	if c := meta.FindStatusCondition(du.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestUnitCreateRecordsPendingThenID(t *testing.T) {
+	du := directoryUser("adele", "adele@contoso.com")
+	u := newUnit(t, du)
+	u.g.GetUserFunc = func(context.Context, string) (graph.User, error) { return graph.User{}, notFound() }
+	u.g.CreateUserFunc = func(ctx context.Context, nu graph.NewUser) (graph.User, error) {
+		// The pending record is in the API server before the POST.
+		stored := &v1alpha1.DirectoryUser{}
+		if err := u.kube.Get(ctx, client.ObjectKeyFromObject(du), stored); err != nil || stored.Status.CreatePending == nil {
+			t.Errorf("POST sent before the pending record was stored: %v %+v", err, stored.Status.CreatePending)
+		}
+		if nu.Password == "" || nu.MailNickname != "adele" || !nu.AccountEnabled || !nu.ForceChangeNextSignIn {
+			t.Errorf("POST body: %+v", nu)
+		}
+		return graph.User{ID: "id-adele", CreatedDateTime: ptr(unitNow)}, nil
+	}
+	_, err, got := u.reconcile(t, du)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.ID != "id-adele" || got.Status.CreatePending != nil || got.Status.UserPrincipalName != "adele@contoso.com" || readyReason(got) != v1alpha1.ReasonSucceeded {
+		t.Fatalf("status after create: %+v", got.Status)
+	}
+	if !controllerutil.ContainsFinalizer(got, Finalizer) {
+		t.Error("no finalizer")
+	}
+	sec := &corev1.Secret{}
+	if err := u.kube.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: InitialPasswordSecretName(du)}, sec); err != nil || len(sec.Data[PasswordKey]) == 0 {
+		t.Errorf("password Secret: %v", err)
+	}
+	if want := []string{"GetUser adele@contoso.com", "CreateUser adele@contoso.com"}; !slices.Equal(u.g.Calls(), want) {
+		t.Errorf("calls %v, want %v", u.g.Calls(), want)
+	}
+}
+
+// A restart after a POST whose answer was lost never POSTs again while
+// the user may still become readable.
+func TestUnitPendingCreateNeverPostsTwice(t *testing.T) {
+	du := directoryUser("adele", "adele@contoso.com", func(du *v1alpha1.DirectoryUser) {
+		du.Finalizers = []string{Finalizer}
+		at := metav1.NewTime(unitNow.Add(-10 * time.Second))
+		du.Status.CreatePending = &v1alpha1.CreatePending{UserPrincipalName: "adele@contoso.com", FirstAttempt: at, LastAttempt: &at}
+	})
+	u := newUnit(t, du)
+	u.g.GetUserFunc = func(context.Context, string) (graph.User, error) { return graph.User{}, notFound() }
+	_, err, got := u.reconcile(t, du)
+	if err != nil || readyReason(got) != v1alpha1.ReasonReplicationLag || got.Status.CreatePending == nil {
+		t.Fatalf("err %v, pending %+v", err, got.Status.CreatePending)
+	}
+
+	// The user appears, created after the first attempt: bound, no POST.
+	created := unitNow.Add(-5 * time.Second)
+	u.g.GetUserFunc = func(context.Context, string) (graph.User, error) {
+		return graph.User{ID: "id-adele", UserPrincipalName: "adele@contoso.com", DisplayName: "Adele Vance", CreatedDateTime: &created}, nil
+	}
+	_, err, got = u.reconcile(t, got)
+	if err != nil || got.Status.ID != "id-adele" || got.Status.CreatePending != nil || got.Status.Adopted {
+		t.Fatalf("err %v, status %+v", err, got.Status)
+	}
+}
+
+func TestUnitAdoptOnlyWhenAsked(t *testing.T) {
+	old := unitNow.Add(-365 * 24 * time.Hour)
+	existing := graph.User{ID: "id-old", UserPrincipalName: "adele@contoso.com", DisplayName: "Adele Vance", CreatedDateTime: &old, AccountEnabled: ptr(true)}
+	du := directoryUser("adele", "adele@contoso.com")
+	u := newUnit(t, du)
+	u.g.GetUserFunc = func(context.Context, string) (graph.User, error) { return existing, nil }
+	_, err, got := u.reconcile(t, du)
+	if err != nil || readyReason(got) != v1alpha1.ReasonUserExists || got.Status.ID != "" {
+		t.Fatalf("without spec.adopt: err %v, id %q", err, got.Status.ID)
+	}
+
+	got.Spec.Adopt = true
+	if err := u.kube.Update(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	_, err, got = u.reconcile(t, got)
+	if err != nil || got.Status.ID != "id-old" || !got.Status.Adopted {
+		t.Fatalf("with spec.adopt: err %v, status %+v", err, got.Status)
+	}
+	if slices.ContainsFunc(u.g.Calls(), func(c string) bool { return strings.HasPrefix(c, "CreateUser") }) {
+		t.Errorf("adopting POSTed: %v", u.g.Calls())
+	}
+}
+
+func TestUnitDiffTouchesOnlySpecFields(t *testing.T) {
+	spec := v1alpha1.DirectoryUserSpec{UserPrincipalName: "adele@contoso.com", DisplayName: "Adele", JobTitle: ptr(""), AccountEnabled: ptr(false)}
+	live := graph.User{UserPrincipalName: "adele@contoso.com", DisplayName: "Adele V", JobTitle: "Engineer", Department: "Sales", AccountEnabled: ptr(true)}
+	upd, fields := userspec.Diff(spec, live)
+	if want := []string{"displayName", "jobTitle", "accountEnabled"}; !slices.Equal(fields, want) {
+		t.Fatalf("fields %v, want %v", fields, want)
+	}
+	// jobTitle: "" clears it; department is not in the spec and stays.
+	if *upd.DisplayName != "Adele" || upd.JobTitle == nil || *upd.JobTitle != "" || upd.Department != nil || *upd.AccountEnabled {
+		t.Errorf("update %+v", upd)
+	}
+	if _, fields := userspec.Diff(spec, graph.User{UserPrincipalName: "adele@contoso.com", DisplayName: "Adele", AccountEnabled: ptr(false)}); len(fields) != 0 {
+		t.Errorf("matching user: fields %v", fields)
+	}
+}
+
+func boundUser(name, upn string, mutate ...func(*v1alpha1.DirectoryUser)) *v1alpha1.DirectoryUser {
+	return directoryUser(name, upn, append([]func(*v1alpha1.DirectoryUser){func(du *v1alpha1.DirectoryUser) {
+		du.Finalizers = []string{Finalizer}
+		du.Status.ID = "id-" + name
+		du.Status.CreatedDateTime = &metav1.Time{Time: unitNow.Add(-24 * time.Hour)}
+	}}, mutate...)...)
+}
+
+func TestUnitUpdateRevertsAndSetsManager(t *testing.T) {
+	du := boundUser("adele", "adele@contoso.com", func(du *v1alpha1.DirectoryUser) {
+		du.Spec.JobTitle = ptr("Engineer")
+		du.Spec.Manager = &v1alpha1.ManagerReference{UserPrincipalName: "boss@contoso.com"}
+	})
+	u := newUnit(t, du)
+	u.g.GetUserFunc = func(_ context.Context, key string) (graph.User, error) {
+		switch key {
+		case "id-adele":
+			return graph.User{ID: "id-adele", UserPrincipalName: "adele@contoso.com", DisplayName: "Adele Vance", JobTitle: "Intern"}, nil
+		case "boss@contoso.com":
+			return graph.User{ID: "id-boss", UserPrincipalName: "boss@contoso.com"}, nil
+		}
+		return graph.User{}, notFound()
+	}
+	var sent graph.UserUpdate
+	u.g.UpdateUserFunc = func(_ context.Context, id string, upd graph.UserUpdate) error { sent = upd; return nil }
+	u.g.SetManagerFunc = func(_ context.Context, id, mgr string) error {
+		if id != "id-adele" || mgr != "id-boss" {
+			t.Errorf("SetManager(%s, %s)", id, mgr)
+		}
+		return nil
+	}
+	_, err, got := u.reconcile(t, du)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.JobTitle == nil || *sent.JobTitle != "Engineer" || sent.DisplayName != nil || sent.AccountEnabled != nil {
+		t.Errorf("PATCH %+v, want only jobTitle", sent)
+	}
+	if got.Status.JobTitle != "Engineer" || got.Status.ManagerUserPrincipalName != "boss@contoso.com" {
+		t.Errorf("status %+v", got.Status)
+	}
+}
+
+func TestUnitManagerNotThereYetWaits(t *testing.T) {
+	du := boundUser("adele", "adele@contoso.com", func(du *v1alpha1.DirectoryUser) {
+		du.Spec.Manager = &v1alpha1.ManagerReference{UserPrincipalName: "boss@contoso.com"}
+	})
+	u := newUnit(t, du)
+	u.g.GetUserFunc = func(_ context.Context, key string) (graph.User, error) {
+		if key == "id-adele" {
+			return graph.User{ID: "id-adele", UserPrincipalName: "adele@contoso.com", DisplayName: "Adele Vance"}, nil
+		}
+		return graph.User{}, notFound()
+	}
+	res, err, got := u.reconcile(t, du)
+	if err != nil || readyReason(got) != v1alpha1.ReasonWaitingForManager || res.RequeueAfter <= 0 || got.Status.ID != "id-adele" {
+		t.Fatalf("err %v, result %+v", err, res)
+	}
+}
+
+// ObserveOnly reports drift and writes nothing.
+func TestUnitObserveOnlyReportsDrift(t *testing.T) {
+	du := directoryUser("adele", "adele@contoso.com", func(du *v1alpha1.DirectoryUser) {
+		du.Spec.ManagementPolicy = v1alpha1.ManagementObserveOnly
+		du.Spec.JobTitle = ptr("Engineer")
+	})
+	u := newUnit(t, du)
+	u.g.GetUserFunc = func(context.Context, string) (graph.User, error) {
+		return graph.User{ID: "id-x", UserPrincipalName: "adele@contoso.com", DisplayName: "Adele Vance", JobTitle: "Intern"}, nil
+	}
+	_, err, got := u.reconcile(t, du)
+	if err != nil || !slices.Equal(got.Status.Drift, []string{"jobTitle"}) || got.Status.ID != "" {
+		t.Fatalf("err %v, status %+v", err, got.Status)
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionSynced); c == nil || c.Reason != v1alpha1.ReasonDrifted {
+		t.Errorf("Synced %+v", c)
+	}
+}
+
+// A user the drift watcher covers, unchanged since its last read, costs no
+// Graph call at all (the fake fails on any).
+func TestUnitDriftWatcherSkipsUnchangedUser(t *testing.T) {
+	lastRead := metav1.NewTime(unitNow.Add(-time.Minute))
+	du := boundUser("adele", "adele@contoso.com", func(du *v1alpha1.DirectoryUser) {
+		du.Status.UserPrincipalName = "adele@contoso.com"
+		du.Status.LastSyncTime = &lastRead
+		du.Status.ObservedGeneration = du.Generation
+		ctrlkit.SetCondition(&du.Status.CommonStatus, du.Generation, v1alpha1.ConditionReady, true, v1alpha1.ReasonSucceeded, "ok")
+	})
+	u := newUnit(t, du)
+	u.r.drift = newDriftWatcher(u.kube, u.r.Connector, time.Minute, u.r.now)
+	u.r.drift.dirs["ns/tenant"] = &directoryWatch{since: unitNow.Add(-time.Hour), lastPoll: unitNow.Add(-10 * time.Second), dirty: map[string]time.Time{}}
+	if _, err, _ := u.reconcile(t, du); err != nil {
+		t.Fatal(err)
+	}
+	if calls := u.g.Calls(); len(calls) != 0 {
+		t.Fatalf("covered user read Graph: %v", calls)
+	}
+
+	// Named by a poll since: read again.
+	u.r.drift.dirs["ns/tenant"].dirty["id-adele"] = unitNow.Add(-time.Second)
+	u.g.GetUserFunc = func(context.Context, string) (graph.User, error) {
+		return graph.User{ID: "id-adele", UserPrincipalName: "adele@contoso.com", DisplayName: "Adele Vance"}, nil
+	}
+	if _, err, _ := u.reconcile(t, du); err != nil {
+		t.Fatal(err)
+	}
+	if calls := u.g.Calls(); !slices.Equal(calls, []string{"GetUser id-adele"}) {
+		t.Fatalf("calls %v", calls)
+	}
+}
+
+func TestUnitDeletionPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		policy    v1alpha1.DeletionPolicy
+		upn       string
+		allow     bool
+		wantCalls []string
+		wantGone  bool
+	}{
+		{name: "delete", policy: v1alpha1.DeletionDelete, upn: "adele@contoso.com", allow: true, wantCalls: []string{"DeleteUser id-adele"}, wantGone: true},
+		{name: "delete-held", policy: v1alpha1.DeletionDelete, upn: "adele@contoso.com", allow: false},
+		{name: "disable", policy: v1alpha1.DeletionDisable, upn: "adele@contoso.com", wantCalls: []string{"UpdateUser id-adele"}, wantGone: true},
+		{name: "orphan", policy: v1alpha1.DeletionOrphan, upn: "adele@contoso.com", wantGone: true},
+		{name: "protected", policy: v1alpha1.DeletionDelete, upn: "admin@contoso.com", allow: true, wantGone: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			du := boundUser("adele", tc.upn, func(du *v1alpha1.DirectoryUser) {
+				du.Spec.DeletionPolicy = tc.policy
+				du.DeletionTimestamp = &metav1.Time{Time: unitNow}
+			})
+			u := newUnit(t, du)
+			deletions := &fakeDeletions{allow: tc.allow, wait: 10 * time.Minute}
+			u.r.Deletions = deletions
+			u.g.DeleteUserFunc = func(context.Context, string) error { return nil }
+			u.g.UpdateUserFunc = func(_ context.Context, _ string, upd graph.UserUpdate) error {
+				if upd.AccountEnabled == nil || *upd.AccountEnabled || upd.DisplayName != nil {
+					t.Errorf("disable PATCH %+v", upd)
+				}
+				return nil
+			}
+			res, err := u.r.Reconcile(context.Background(), reqFor(du))
+			if calls := u.g.Calls(); !slices.Equal(calls, tc.wantCalls) {
+				t.Errorf("calls %v, want %v", calls, tc.wantCalls)
+			}
+			gone := u.kube.Get(context.Background(), client.ObjectKeyFromObject(du), &v1alpha1.DirectoryUser{}) != nil
+			if gone != tc.wantGone {
+				t.Errorf("finalizer released: %v, want %v (err %v)", gone, tc.wantGone, err)
+			}
+			if !tc.wantGone {
+				got := &v1alpha1.DirectoryUser{}
+				_ = u.kube.Get(context.Background(), client.ObjectKeyFromObject(du), got)
+				if readyReason(got) != v1alpha1.ReasonDeletionHeld || res.RequeueAfter < 9*time.Minute || deletions.n != 1 {
+					t.Errorf("held deletion: %s, requeue %v, allowance asked %d times", readyReason(got), res.RequeueAfter, deletions.n)
+				}
+			}
+		})
+	}
+}
