@@ -38,6 +38,11 @@ type pendingRead struct {
 // get sends item (a GET relative to the version root) alone or inside an
 // envelope and returns its answer.
 func (q *coalescer) get(ctx context.Context, item batchItem) itemResponse {
+	if meterOf(ctx) != nil {
+		// A metered operation counts exactly its own requests; a shared
+		// envelope belongs to no single meter.
+		return q.single(ctx, item)
+	}
 	q.mu.Lock()
 	if q.inflight == 0 && len(q.queue) == 0 {
 		q.inflight++
