@@ -242,3 +242,16 @@ type DirectoryList struct {
 func init() {
 	SchemeBuilder.Register(&Directory{}, &DirectoryList{})
 }
+
+// Deletion protection: a Directory keeps this finalizer while resources
+// still reference it, so their own deletion policies (delete or disable the
+// user in Entra) run while the connection still works.
+const (
+	// DirectoryFinalizer holds a Directory until no resource references it.
+	DirectoryFinalizer = "entra.directory-operator.io/directory"
+	// ConditionDeletionBlocked is True while a deleted Directory waits for
+	// its dependents; the message counts them by kind.
+	ConditionDeletionBlocked = "DeletionBlocked"
+	// ReasonDependentsExist: resources still reference the Directory.
+	ReasonDependentsExist = "DependentsExist"
+)

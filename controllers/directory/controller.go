@@ -91,6 +91,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !dir.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, dir)
+	}
+	if err := r.ensureFinalizer(ctx, dir); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	before := dir.DeepCopy()
 
 	err := r.check(ctx, dir)
@@ -269,12 +275,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Directory{}, secretIndex, secretNames); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.Directory{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Directory{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
 		Owns(&corev1.ConfigMap{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoriesForSecret)).
-		Named("directory").
-		Complete(r)
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoriesForSecret))
+	return r.watchDependents(b).Named("directory").Complete(r)
 }
 
 func secretNames(o client.Object) []string {
