@@ -173,6 +173,7 @@ func (r *Reconciler) publishThrottling(dir *v1alpha1.Directory, gc Graph) {
 		Writes:        s.Writes,
 		Throttled:     s.Throttled,
 	}
+	r.publishBudgets(dir)
 }
 
 // classify applies the one Graph error policy (ctrlkit.FromGraph) to the

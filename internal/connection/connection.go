@@ -92,9 +92,9 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	default:
 		return cfg, ctrlkit.Stalled(v1alpha1.ReasonInvalidSpec, "credential must set one of clientSecret, clientCertificate or workloadIdentity")
 	}
-	cfg.Budget = budgetFor(spec.Throttle)
+	cfg.Budget, cfg.AppBudget = budgetFor(spec.Throttle), appBudgetFor(spec.Throttle)
 	if r.TimeScale > 0 {
-		cfg.Budget.TimeScale = r.TimeScale
+		cfg.Budget.TimeScale, cfg.AppBudget.TimeScale = r.TimeScale, r.TimeScale
 	}
 	return cfg, nil
 }
@@ -118,6 +118,20 @@ func budgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
 	}
 	if t.WritesPer150s != nil {
 		b.WritesPer150s = int(*t.WritesPer150s)
+	}
+	b.RefillShare = RefillShare
+	return b
+}
+
+// appBudgetFor is the app-wide budget a Directory asks for: Graph's
+// published limits unless overridden.
+func appBudgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
+	b := graph.AppWideBudget()
+	if t.AppResourceUnitsPer20s != nil {
+		b.ResourceUnitsPer10s = int(*t.AppResourceUnitsPer20s)
+	}
+	if t.AppWritesPer5m != nil {
+		b.WritesPer150s = int(*t.AppWritesPer5m)
 	}
 	b.RefillShare = RefillShare
 	return b

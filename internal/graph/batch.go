@@ -207,7 +207,7 @@ func (c *Client) sendEnvelope(ctx context.Context, items []batchItem, out []item
 			if !ok {
 				ra = c.defaultRetry
 			}
-			c.budget.throttled(ra, h.Get("x-ms-throttle-information"))
+			c.budget.throttled(ra, h.Get("x-ms-throttle-information"), h.Get("x-ms-throttle-scope"))
 		case r.Status == http.StatusFailedDependency:
 			// Never executed.
 		default:
