@@ -28,6 +28,13 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&directory.ClusterReconciler{
+		Client:   mgr.GetClient(),
+		Resolver: res,
+		Recorder: mgr.GetEventRecorder("directory-operator"),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&directoryuser.Reconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),

@@ -108,7 +108,7 @@ func (r *Reconciler) watchDependents(b *builder.TypedBuilder[reconcile.Request])
 
 func directoryOfDependent(_ context.Context, o client.Object) []reconcile.Request {
 	ref, ok := DirectoryRefOf(o)
-	if !ok || ref.Name == "" {
+	if !ok || ref.Name == "" || ref.IsCluster() {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}}}

@@ -65,10 +65,24 @@ func (d Dependents) String() string {
 // ListDependents counts the resources of every dependent kind that
 // reference the Directory dir (in its namespace), read from the cache.
 func ListDependents(ctx context.Context, c client.Reader, dir *v1alpha1.Directory) (Dependents, error) {
+	return listDependents(ctx, c, []client.ListOption{client.InNamespace(dir.Namespace)}, func(ref v1alpha1.DirectoryReference) bool {
+		return !ref.IsCluster() && ref.Name == dir.Name
+	})
+}
+
+// ListClusterDependents counts the resources, in every namespace, that
+// reference the ClusterDirectory name.
+func ListClusterDependents(ctx context.Context, c client.Reader, name string) (Dependents, error) {
+	return listDependents(ctx, c, nil, func(ref v1alpha1.DirectoryReference) bool {
+		return ref.IsCluster() && ref.Name == name
+	})
+}
+
+func listDependents(ctx context.Context, c client.Reader, opts []client.ListOption, match func(v1alpha1.DirectoryReference) bool) (Dependents, error) {
 	deps := Dependents{}
 	for _, k := range DependentKinds {
 		list := k.List.DeepCopyObject().(client.ObjectList)
-		if err := c.List(ctx, list, client.InNamespace(dir.Namespace)); err != nil {
+		if err := c.List(ctx, list, opts...); err != nil {
 			return nil, fmt.Errorf("listing %s: %w", k.Kind, err)
 		}
 		items, err := meta.ExtractList(list)
@@ -76,7 +90,7 @@ func ListDependents(ctx context.Context, c client.Reader, dir *v1alpha1.Director
 			return nil, err
 		}
 		for _, o := range items {
-			if ref, ok := DirectoryRefOf(o); ok && ref.Name == dir.Name {
+			if ref, ok := DirectoryRefOf(o); ok && match(ref) {
 				deps[k.Kind]++
 			}
 		}

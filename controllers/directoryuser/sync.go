@@ -25,7 +25,7 @@ func (r *Reconciler) sync(ctx context.Context, s *state) error {
 	if err := r.claimConflict(ctx, s); err != nil {
 		return err
 	}
-	conn, err := r.Resolver.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
+	conn, err := r.Resolver.ConnectRef(ctx, du.Namespace, du.Spec.DirectoryRef)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func (ru *run) execute(ctx context.Context) error {
 	if b.Status.Phase == "" {
 		b.Status.Phase = v1alpha1.BatchPending
 	}
-	conn, err := ru.r.Resolver.Connect(ctx, b.Namespace, b.Spec.DirectoryRef.Name)
+	conn, err := ru.r.Resolver.ConnectRef(ctx, b.Namespace, b.Spec.DirectoryRef)
 	if err != nil {
 		var stalled *ctrlkit.StalledError
 		if errors.As(err, &stalled) {

@@ -47,7 +47,7 @@ type Connection struct {
 // Config reads a Directory's Secrets and returns the Graph client config.
 // Errors never carry Secret contents.
 func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.Config, error) {
-	spec := dir.Spec
+	spec, secretNS := dir.Spec, SecretNamespace(dir)
 	cfg := graph.Config{TenantID: spec.TenantID, ClientID: spec.ClientID}
 	switch spec.Cloud.Name {
 	case v1alpha1.CloudCustom:
@@ -61,7 +61,7 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 		cfg.AuthorityHost, cfg.GraphEndpoint = graph.CloudEndpoints(string(spec.Cloud.Name))
 	}
 	if ref := spec.Cloud.CABundle; ref != nil {
-		b, err := r.secretKey(ctx, dir.Namespace, ref.Name, ref.Key)
+		b, err := r.secretKey(ctx, secretNS, ref.Name, ref.Key)
 		if err != nil {
 			return cfg, err
 		}
@@ -70,7 +70,7 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	cred := spec.Credential
 	switch {
 	case cred.ClientSecret != nil:
-		b, err := r.secretKey(ctx, dir.Namespace, cred.ClientSecret.Name, cred.ClientSecret.Key)
+		b, err := r.secretKey(ctx, secretNS, cred.ClientSecret.Name, cred.ClientSecret.Key)
 		if err != nil {
 			return cfg, err
 		}
@@ -78,11 +78,11 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	case cred.ClientCertificate != nil:
 		cc := cred.ClientCertificate
 		certKey, keyKey := defaultString(cc.CertificateKey, "tls.crt"), defaultString(cc.PrivateKeyKey, "tls.key")
-		crt, err := r.secretKey(ctx, dir.Namespace, cc.SecretName, certKey)
+		crt, err := r.secretKey(ctx, secretNS, cc.SecretName, certKey)
 		if err != nil {
 			return cfg, err
 		}
-		key, err := r.secretKey(ctx, dir.Namespace, cc.SecretName, keyKey)
+		key, err := r.secretKey(ctx, secretNS, cc.SecretName, keyKey)
 		if err != nil {
 			return cfg, err
 		}
@@ -162,6 +162,14 @@ func (r *Resolver) Connect(ctx context.Context, namespace, name string) (*Connec
 		}
 		return nil, err
 	}
+	return r.connectDirectory(ctx, dir, "Directory")
+}
+
+// connectDirectory connects to a Directory (or a ClusterDirectory's view)
+// that is usable: Ready, or only throttled. A Directory being deleted stays
+// usable while it waits for its dependents (deletion protection).
+func (r *Resolver) connectDirectory(ctx context.Context, dir *v1alpha1.Directory, kind string) (*Connection, error) {
+	name := dir.Name
 	ready := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady)
 	usable := ready != nil && (ready.Status == metav1.ConditionTrue || ready.Reason == v1alpha1.ReasonThrottled)
 	if !usable {
@@ -169,7 +177,7 @@ func (r *Resolver) Connect(ctx context.Context, namespace, name string) (*Connec
 		if ready != nil {
 			msg = ready.Reason + ": " + ready.Message
 		}
-		return nil, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonDirectoryNotReady, "Directory %q is not ready (%s)", name, msg)
+		return nil, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonDirectoryNotReady, "%s %q is not ready (%s)", kind, name, msg)
 	}
 	gc, err := r.Client(ctx, dir)
 	if err != nil {
