@@ -2,8 +2,10 @@ package directory
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -112,12 +114,30 @@ func (r *ClusterReconciler) reconcileDelete(ctx context.Context, cd *v1alpha1.Cl
 // the ClusterDirectory they reference.
 func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.ClusterDirectory{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted)))
+		For(&v1alpha1.ClusterDirectory{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret))
 	for _, k := range DependentKinds {
 		b = b.Watches(k.Object.DeepCopyObject().(client.Object), handler.EnqueueRequestsFromMapFunc(clusterDirectoryOfDependent),
 			builder.WithPredicates(dependentGone))
 	}
 	return b.Named("clusterdirectory").Complete(r)
+}
+
+// forSecret maps a changed Secret (a rotated credential) to the
+// ClusterDirectories that read it.
+func (r *ClusterReconciler) forSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.ClusterDirectoryList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		cd := &list.Items[i]
+		if cd.Spec.CredentialNamespace == o.GetNamespace() && slices.Contains(secretNames(connection.AsDirectory(cd)), o.GetName()) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: cd.Name}})
+		}
+	}
+	return reqs
 }
 
 func clusterDirectoryOfDependent(_ context.Context, o client.Object) []reconcile.Request {
