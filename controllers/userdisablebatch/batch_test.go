@@ -573,15 +573,17 @@ func TestResumeWithRowsNotReadYet(t *testing.T) {
 // through a requeue, and still reach Graph exactly once. The Directory
 // claims ten times the emulator's write quota, so the operator's budget lets
 // through more than Graph accepts (as when another tool spends the same
-// app's quota). It comes after the other Graph tests: the budget it
-// misconfigures is shared by the app and tenant until the next Directory is
-// connected.
+// app's quota). It uses an app of its own: Directories sharing an app and
+// tenant keep to the most conservative budget among them, so next to the
+// other tests' Directories the tenfold claim would not apply.
 func TestThrottledItemsRetried(t *testing.T) {
 	const n = 3400
 	ns := env.Namespace(t)
 	users := putUsers("throttled", n, nil)
 	tenfold := int32(30000)
-	readyDirectory(t, ns, testenv.DirectoryOptions{Throttle: v1alpha1.ThrottleSpec{WritesPer150s: &tenfold}})
+	const clientID, secret = "dddddddd-0000-4000-8000-00000000710d", "tenfold-app-secret"
+	env.Sim.AddApp(clientID, secret, testenv.AllPermissions...)
+	readyDirectory(t, ns, testenv.DirectoryOptions{ClientID: clientID, ClientSecret: secret, Throttle: v1alpha1.ThrottleSpec{WritesPer150s: &tenfold}})
 	spec := v1alpha1.UserDisableBatchSpec{}
 	for _, u := range users {
 		spec.Users = append(spec.Users, u.UserPrincipalName)
