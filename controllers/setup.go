@@ -28,12 +28,14 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&directory.ClusterReconciler{
-		Client:   mgr.GetClient(),
-		Resolver: res,
-		Recorder: mgr.GetEventRecorder("directory-operator"),
-	}).SetupWithManager(mgr); err != nil {
-		return err
+	if !res.NoClusterDirectories {
+		if err := (&directory.ClusterReconciler{
+			Client:   mgr.GetClient(),
+			Resolver: res,
+			Recorder: mgr.GetEventRecorder("directory-operator"),
+		}).SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	if err := (&directoryuser.Reconciler{
 		Client:                  mgr.GetClient(),

@@ -62,6 +62,10 @@ func (r *Resolver) ConnectRef(ctx context.Context, namespace string, ref v1alpha
 	if !ref.IsCluster() {
 		return r.Connect(ctx, namespace, ref.Name)
 	}
+	if r.NoClusterDirectories {
+		return nil, ctrlkit.Stalled(v1alpha1.ReasonNamespaceNotAllowed,
+			"ClusterDirectory %q cannot be used: the operator watches only some namespaces (--watch-namespaces) and reads no cluster-scoped objects; use a Directory", ref.Name)
+	}
 	cd := &v1alpha1.ClusterDirectory{}
 	if err := r.Kube.Get(ctx, types.NamespacedName{Name: ref.Name}, cd); err != nil {
 		if apierrors.IsNotFound(err) {

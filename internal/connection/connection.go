@@ -35,6 +35,10 @@ type Resolver struct {
 	// Secrets labelled for the operator, to tell an unlabelled Secret from
 	// a missing one. Nil: the message covers both.
 	Live client.Reader
+	// NoClusterDirectories refuses references to ClusterDirectories (the
+	// manager watches some namespaces only and may not read cluster-scoped
+	// objects).
+	NoClusterDirectories bool
 }
 
 // Connection is a resolved Directory.
