@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/controllers/userdisablebatch"
 	"github.com/directory-operator/directory-operator/internal/testenv"
 )
 
@@ -98,3 +101,33 @@ func cleanupDirectories(t *testing.T, b *v1alpha1.UserDisableBatch, dirs ...*v1a
 }
 
 func int32p(v int32) *int32 { return &v }
+
+// A batch's audit ConfigMap is owned by the Directory so that it outlives
+// the batch; it must not hold the Directory's deletion (deletion protection
+// waits for batches, not for their audit trail).
+func TestAuditExportDoesNotHoldDirectoryDeletion(t *testing.T) {
+	ns := env.Namespace(t)
+	readyDirectory(t, ns, testenv.DirectoryOptions{})
+	users := putUsers("auditkeep", 3, nil)
+	b := newBatch(ns, "audited", v1alpha1.UserDisableBatchSpec{Users: []string{users[0].UserPrincipalName, users[1].UserPrincipalName, users[2].UserPrincipalName}})
+	create(t, b)
+	waitFinished(t, b, 60*time.Second, 250*time.Millisecond)
+	ctx := context.Background()
+	if err := env.Client.Delete(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	audit := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: ns, Name: userdisablebatch.AuditName(b.Name)}
+	testenv.Eventually(t, 30*time.Second, "batch gone, audit kept", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(b), &v1alpha1.UserDisableBatch{})) &&
+			env.Client.Get(ctx, key, audit) == nil
+	})
+	dir := &v1alpha1.Directory{}
+	dir.Namespace, dir.Name = ns, "tenant"
+	if err := env.Client.Delete(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "Directory released despite its audit ConfigMap", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(dir), &v1alpha1.Directory{}))
+	})
+}
