@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -132,10 +133,13 @@ func user(ns, name, upn string) *v1alpha1.DirectoryUser {
 func TestCustomCloudForeignHostRefused(t *testing.T) {
 	ns := env.Namespace(t)
 	dir := env.CreateDirectory(t, ns, testenv.DirectoryOptions{Name: "evil"})
-	env.Get(t, dir)
-	dir.Spec.Cloud.AuthorityHost = "https://login.attacker.example/"
-	dir.Spec.Cloud.GraphEndpoint = "https://graph.attacker.example"
-	if err := env.Client.Update(ctx(), dir); err != nil {
+	// The controller adds its finalizer meanwhile: retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		env.Get(t, dir)
+		dir.Spec.Cloud.AuthorityHost = "https://login.attacker.example/"
+		dir.Spec.Cloud.GraphEndpoint = "https://graph.attacker.example"
+		return env.Client.Update(ctx(), dir)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	c := waitReason(t, "Directory", condition(dir, &dir.Status.Conditions, v1alpha1.ConditionStalled), metav1.ConditionTrue, v1alpha1.ReasonEndpointNotAllowed)

@@ -34,6 +34,16 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if !res.NoClusterDirectories {
+		if err := (&directory.ClusterReconciler{
+			Client:   mgr.GetClient(),
+			Dialer:   connection.Port[directory.Graph](res),
+			Clients:  res.Registry,
+			Recorder: mgr.GetEventRecorder("directory-operator"),
+		}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+	}
 	if err := (&directoryuser.Reconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),

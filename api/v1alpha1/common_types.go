@@ -43,13 +43,30 @@ const (
 	ReasonConflict = "Conflict"
 )
 
-// DirectoryReference names a Directory in the same namespace.
+// DirectoryReference names a Directory in the same namespace, or a
+// ClusterDirectory that allows this namespace.
 type DirectoryReference struct {
-	// Name of the Directory.
+	// Kind is Directory (default: in the resource's namespace) or
+	// ClusterDirectory (cluster-scoped; its allowedNamespaces must admit
+	// the resource's namespace).
+	// +kubebuilder:validation:Enum=Directory;ClusterDirectory
+	// +kubebuilder:default=Directory
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// Name of the Directory or ClusterDirectory.
 	// +kubebuilder:validation:MinLength=1
 	// +required
 	Name string `json:"name"`
 }
+
+// Kinds a DirectoryReference may name.
+const (
+	KindDirectory        = "Directory"
+	KindClusterDirectory = "ClusterDirectory"
+)
+
+// IsCluster says whether the reference names a ClusterDirectory.
+func (r DirectoryReference) IsCluster() bool { return r.Kind == KindClusterDirectory }
 
 // SecretKeySelector selects one key of a Secret in the resource's namespace.
 type SecretKeySelector struct {

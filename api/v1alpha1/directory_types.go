@@ -121,6 +121,9 @@ type CloudSpec struct {
 }
 
 // ThrottleSpec sizes the budget. Explicit figures win over the tenant size.
+// Directories of the same app+tenant share one budget, and all Directories
+// of the same app one app-wide budget: where their settings differ, the
+// lowest figure of each kind applies to all of them.
 type ThrottleSpec struct {
 	// TenantSize picks Graph's published per-app budget (default L).
 	// +kubebuilder:default=L
@@ -134,6 +137,16 @@ type ThrottleSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	WritesPer150s *int32 `json:"writesPer150s,omitempty"`
+	// AppResourceUnitsPer20s overrides the app-wide resource-unit budget,
+	// shared by every tenant this app (client ID) serves (Graph: 150,000).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	AppResourceUnitsPer20s *int32 `json:"appResourceUnitsPer20s,omitempty"`
+	// AppWritesPer5m overrides the app-wide write budget, shared by every
+	// tenant this app serves (Graph: 35,000 per 5 minutes).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	AppWritesPer5m *int32 `json:"appWritesPer5m,omitempty"`
 }
 
 // SafetySpec lists what the operator must never touch.
@@ -194,6 +207,10 @@ type DirectoryStatus struct {
 	// Throttling figures for the last window.
 	// +optional
 	Throttling *ThrottlingStatus `json:"throttling,omitempty"`
+	// Throttle shows the client-side budgets this Directory's requests go
+	// through, as combined with the other Directories sharing them.
+	// +optional
+	Throttle *ThrottleStatus `json:"throttle,omitempty"`
 	// GroupsExport names the ConfigMap holding groups.csv, when exports are on.
 	// +optional
 	GroupsExport string `json:"groupsExport,omitempty"`
@@ -242,3 +259,16 @@ type DirectoryList struct {
 func init() {
 	SchemeBuilder.Register(&Directory{}, &DirectoryList{})
 }
+
+// Deletion protection: a Directory keeps this finalizer while resources
+// still reference it, so their own deletion policies (delete or disable the
+// user in Entra) run while the connection still works.
+const (
+	// DirectoryFinalizer holds a Directory until no resource references it.
+	DirectoryFinalizer = "entra.directory-operator.io/directory"
+	// ConditionDeletionBlocked is True while a deleted Directory waits for
+	// its dependents; the message counts them by kind.
+	ConditionDeletionBlocked = "DeletionBlocked"
+	// ReasonDependentsExist: resources still reference the Directory.
+	ReasonDependentsExist = "DependentsExist"
+)

@@ -105,6 +105,9 @@ func main() {
 		TimeScale:          timeScale,
 		Deletions:          connection.NewDeletionLimiter(mgr.GetClient()),
 		AllowedCustomHosts: allowedHosts,
+		// Watching some namespaces only means Roles in those namespaces:
+		// cluster-scoped ClusterDirectories (and Namespaces) are out of reach.
+		NoClusterDirectories: strings.TrimSpace(watchNamespaces) != "",
 	}
 	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency}); err != nil {
 		log.Error(err, "Unable to set up controllers")

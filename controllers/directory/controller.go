@@ -71,6 +71,9 @@ type Clients interface {
 	Forget(key string)
 	// Drop releases everything held for a deleted Directory.
 	Drop(key string)
+	// Throttle reports the budgets in force for a Directory (combined with
+	// the Directories sharing its app+tenant and app).
+	Throttle(key string) (graph.ThrottleReport, bool)
 }
 
 var _ Clients = (*graph.Registry)(nil)
@@ -104,6 +107,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.Clients.Drop(req.String())
 		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !dir.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, dir)
+	}
+	if err := r.ensureFinalizer(ctx, dir); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := dir.DeepCopy()
@@ -182,6 +191,7 @@ func (r *Reconciler) publishThrottling(dir *v1alpha1.Directory, gc Graph) {
 		Writes:        s.Writes,
 		Throttled:     s.Throttled,
 	}
+	r.publishBudgets(dir)
 }
 
 // classify applies the one Graph error policy (ctrlkit.FromGraph) to the
@@ -276,12 +286,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Directory{}, secretIndex, secretNames); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.Directory{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Directory{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
 		Owns(&corev1.ConfigMap{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoriesForSecret)).
-		Named("directory").
-		Complete(r)
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoriesForSecret))
+	return r.watchDependents(b).Named("directory").Complete(r)
 }
 
 func secretNames(o client.Object) []string {

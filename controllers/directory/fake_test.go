@@ -58,3 +58,6 @@ type fakeClients struct{ forgot, dropped []string }
 
 func (c *fakeClients) Forget(key string) { c.forgot = append(c.forgot, key) }
 func (c *fakeClients) Drop(key string)   { c.dropped = append(c.dropped, key) }
+func (c *fakeClients) Throttle(string) (graph.ThrottleReport, bool) {
+	return graph.ThrottleReport{}, false
+}

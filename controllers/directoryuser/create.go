@@ -143,7 +143,7 @@ func (r *Reconciler) pendingRecent(p *v1alpha1.CreatePending) bool {
 // deleted before the ID was recorded. "" means no such user exists.
 func (r *Reconciler) pendingUserID(ctx context.Context, du *v1alpha1.DirectoryUser) (string, error) {
 	p := du.Status.CreatePending
-	conn, err := r.Connector.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
+	conn, err := r.Connector.Connect(ctx, du.Namespace, du.Spec.DirectoryRef)
 	if err != nil {
 		var w *ctrlkit.WaitingError
 		if errors.As(err, &w) && w.Reason == v1alpha1.ReasonDirectoryNotFound {

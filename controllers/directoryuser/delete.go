@@ -79,7 +79,7 @@ func (r *Reconciler) finalize(ctx context.Context, du *v1alpha1.DirectoryUser) e
 		}
 		return err
 	}
-	conn, err := r.Connector.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
+	conn, err := r.Connector.Connect(ctx, du.Namespace, du.Spec.DirectoryRef)
 	if err != nil {
 		var w *ctrlkit.WaitingError
 		if errors.As(err, &w) && w.Reason == v1alpha1.ReasonDirectoryNotFound {

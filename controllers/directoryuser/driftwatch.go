@@ -106,6 +106,9 @@ func (w *driftWatcher) pollDue(ctx context.Context) {
 		if w.filter != nil && !w.filter.Generic(event.GenericEvent{Object: du}) {
 			continue // another manager's (shard, test) user: its watcher polls
 		}
+		if du.Spec.DirectoryRef.IsCluster() {
+			continue // not watched: such users are read at their interval
+		}
 		key := types.NamespacedName{Namespace: du.Namespace, Name: du.Spec.DirectoryRef.Name}
 		p := min(interval(du), w.maxPoll)
 		if cur, ok := period[key]; !ok || p < cur {
@@ -141,7 +144,7 @@ func (w *driftWatcher) watch(key types.NamespacedName) *directoryWatch {
 // resumes the saved link (driftstate.go). onlyFirst skips the poll when
 // another one already ran.
 func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyFirst bool) {
-	conn, err := w.conn.Connect(ctx, key.Namespace, key.Name)
+	conn, err := w.conn.Connect(ctx, key.Namespace, v1alpha1.DirectoryReference{Name: key.Name})
 	if err != nil {
 		return // the Directory's own status says why; users fall back to reads
 	}

@@ -152,9 +152,9 @@ func newUnit(t *testing.T, objs ...client.Object) *unit {
 	}
 	u.r = &Reconciler{
 		Client: u.kube, APIReader: u.kube, Clock: u.clock,
-		Connector: connection.ConnectorFunc[Graph](func(_ context.Context, ns, name string) (*connection.Connection[Graph], error) {
-			if ns != u.dir.Namespace || name != u.dir.Name {
-				t.Errorf("connected to Directory %s/%s", ns, name)
+		Connector: connection.ConnectorFunc[Graph](func(_ context.Context, ns string, ref v1alpha1.DirectoryReference) (*connection.Connection[Graph], error) {
+			if ns != u.dir.Namespace || ref.Name != u.dir.Name || ref.IsCluster() {
+				t.Errorf("connected to %s %s/%s", ref.Kind, ns, ref.Name)
 			}
 			return &connection.Connection[Graph]{Directory: u.dir, Graph: u.g, Safety: connection.NewSafety(u.dir.Spec.Safety)}, nil
 		}),

@@ -55,6 +55,9 @@ func TestMain(m *testing.M) {
 			if err := (&directory.Reconciler{Client: mgr.GetClient(), Dialer: connection.Port[directory.Graph](res), Clients: res.Registry, Recorder: mgr.GetEventRecorder("directory-operator")}).SetupWithManager(mgr); err != nil {
 				return err
 			}
+			if err := (&directory.ClusterReconciler{Client: mgr.GetClient(), Dialer: connection.Port[directory.Graph](res), Clients: res.Registry}).SetupWithManager(mgr); err != nil {
+				return err
+			}
 			r := &directoryuser.Reconciler{
 				Client:                  mgr.GetClient(),
 				APIReader:               mgr.GetAPIReader(),

@@ -25,7 +25,7 @@ func (r *Reconciler) sync(ctx context.Context, s *state) error {
 	if err := r.claimConflict(ctx, s); err != nil {
 		return err
 	}
-	conn, err := r.Connector.Connect(ctx, du.Namespace, du.Spec.DirectoryRef.Name)
+	conn, err := r.Connector.Connect(ctx, du.Namespace, du.Spec.DirectoryRef)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (r *Reconciler) sync(ctx context.Context, s *state) error {
 func (r *Reconciler) unchanged(ctx context.Context, s *state) bool {
 	du := s.du
 	st := &du.Status
-	if r.drift == nil || st.ID == "" || st.LastSyncTime == nil || len(st.Drift) > 0 ||
+	if r.drift == nil || du.Spec.DirectoryRef.IsCluster() || st.ID == "" || st.LastSyncTime == nil || len(st.Drift) > 0 ||
 		st.ObservedGeneration != du.Generation || !ctrlkit.IsReady(&st.CommonStatus, du.Generation) {
 		return false
 	}

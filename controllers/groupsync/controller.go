@@ -109,7 +109,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, gs *v1alpha1.GroupSync) error {
-	conn, err := r.Connector.Connect(ctx, gs.Namespace, gs.Spec.DirectoryRef.Name)
+	conn, err := r.Connector.Connect(ctx, gs.Namespace, gs.Spec.DirectoryRef)
 	if err != nil {
 		return err
 	}

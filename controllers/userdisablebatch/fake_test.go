@@ -131,7 +131,7 @@ func newUnit(t *testing.T, objs ...client.Object) *unit {
 		WithStatusSubresource(&v1alpha1.UserDisableBatch{}, &v1alpha1.DirectoryUser{}).Build()
 	u := &unit{kube: kube, g: &fakeGraph{t: t}, dir: dir}
 	u.r = &Reconciler{Client: kube, APIReader: kube, Clock: clocktesting.NewFakePassiveClock(unitNow),
-		Connector: connection.ConnectorFunc[Graph](func(context.Context, string, string) (*connection.Connection[Graph], error) {
+		Connector: connection.ConnectorFunc[Graph](func(context.Context, string, v1alpha1.DirectoryReference) (*connection.Connection[Graph], error) {
 			return &connection.Connection[Graph]{Directory: u.dir, Graph: u.g, Safety: connection.NewSafety(u.dir.Spec.Safety)}, nil
 		})}
 	return u

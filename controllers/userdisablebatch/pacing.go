@@ -3,6 +3,7 @@ package userdisablebatch
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -137,9 +138,12 @@ func recordedRows(b *v1alpha1.UserDisableBatch) int {
 type outcome struct {
 	throttled  time.Duration
 	isThrottle bool
-	forbidden  error
-	fatal      error
-	transient  error
+	// by429 is the Graph 429 among the throttled items, if any; else the
+	// waits were the operator's own budget (no 429 to report).
+	by429, byBudget *graph.Error
+	forbidden       error
+	fatal           error
+	transient       error
 }
 
 func (o *outcome) note(err error) {
@@ -148,6 +152,12 @@ func (o *outcome) note(err error) {
 		o.isThrottle = true
 		ra, _ := graph.IsThrottled(err)
 		o.throttled = max(o.throttled, ra)
+		var ge *graph.Error
+		if errors.As(err, &ge) && ge.StatusCode == http.StatusTooManyRequests {
+			o.by429 = ge
+		} else if errors.As(err, &ge) {
+			o.byBudget = ge
+		}
 	case graph.Forbidden:
 		o.forbidden = err
 	case graph.Unauthorized:
@@ -164,7 +174,14 @@ func (o *outcome) err() error {
 	case o.forbidden != nil:
 		return batchError(o.forbidden, "calling Graph")
 	case o.isThrottle:
-		return batchError(&graph.Error{Kind: graph.Throttled, RetryAfter: max(o.throttled, 10*time.Millisecond)}, "")
+		e := &graph.Error{Kind: graph.Throttled, RetryAfter: max(o.throttled, 10*time.Millisecond)}
+		switch {
+		case o.by429 != nil:
+			e.StatusCode, e.Code, e.Message = o.by429.StatusCode, o.by429.Code, o.by429.Message
+		case o.byBudget != nil:
+			e.Code, e.Message = o.byBudget.Code, o.byBudget.Message
+		}
+		return batchError(e, "")
 	case o.transient != nil:
 		return batchError(o.transient, "calling Graph")
 	}

@@ -101,7 +101,7 @@ func (ru *run) execute(ctx context.Context) error {
 		b.Status.Phase = v1alpha1.BatchPending
 	}
 	ctx, ru.meter = graph.WithMeter(ctx)
-	conn, err := ru.r.Connector.Connect(ctx, b.Namespace, b.Spec.DirectoryRef.Name)
+	conn, err := ru.r.Connector.Connect(ctx, b.Namespace, b.Spec.DirectoryRef)
 	if err != nil {
 		var stalled *ctrlkit.StalledError
 		if errors.As(err, &stalled) {

@@ -34,12 +34,16 @@ type Resolver struct {
 	// Secrets labelled for the operator, to tell an unlabelled Secret from
 	// a missing one. Nil: the message covers both.
 	Live client.Reader
+	// NoClusterDirectories refuses references to ClusterDirectories (the
+	// manager watches some namespaces only and may not read cluster-scoped
+	// objects).
+	NoClusterDirectories bool
 }
 
 // Config reads a Directory's Secrets and returns the Graph client config.
 // Errors never carry Secret contents.
 func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.Config, error) {
-	spec := dir.Spec
+	spec, secretNS := dir.Spec, SecretNamespace(dir)
 	cfg := graph.Config{TenantID: spec.TenantID, ClientID: spec.ClientID}
 	switch spec.Cloud.Name {
 	case v1alpha1.CloudCustom:
@@ -53,7 +57,7 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 		cfg.AuthorityHost, cfg.GraphEndpoint = graph.CloudEndpoints(string(spec.Cloud.Name))
 	}
 	if ref := spec.Cloud.CABundle; ref != nil {
-		b, err := r.secretKey(ctx, dir.Namespace, ref.Name, ref.Key)
+		b, err := r.secretKey(ctx, secretNS, ref.Name, ref.Key)
 		if err != nil {
 			return cfg, err
 		}
@@ -62,7 +66,7 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	cred := spec.Credential
 	switch {
 	case cred.ClientSecret != nil:
-		b, err := r.secretKey(ctx, dir.Namespace, cred.ClientSecret.Name, cred.ClientSecret.Key)
+		b, err := r.secretKey(ctx, secretNS, cred.ClientSecret.Name, cred.ClientSecret.Key)
 		if err != nil {
 			return cfg, err
 		}
@@ -70,11 +74,11 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	case cred.ClientCertificate != nil:
 		cc := cred.ClientCertificate
 		certKey, keyKey := defaultString(cc.CertificateKey, "tls.crt"), defaultString(cc.PrivateKeyKey, "tls.key")
-		crt, err := r.secretKey(ctx, dir.Namespace, cc.SecretName, certKey)
+		crt, err := r.secretKey(ctx, secretNS, cc.SecretName, certKey)
 		if err != nil {
 			return cfg, err
 		}
-		key, err := r.secretKey(ctx, dir.Namespace, cc.SecretName, keyKey)
+		key, err := r.secretKey(ctx, secretNS, cc.SecretName, keyKey)
 		if err != nil {
 			return cfg, err
 		}
@@ -84,9 +88,9 @@ func (r *Resolver) Config(ctx context.Context, dir *v1alpha1.Directory) (graph.C
 	default:
 		return cfg, ctrlkit.Stalled(v1alpha1.ReasonInvalidSpec, "credential must set one of clientSecret, clientCertificate or workloadIdentity")
 	}
-	cfg.Budget = budgetFor(spec.Throttle)
+	cfg.Budget, cfg.AppBudget = budgetFor(spec.Throttle), appBudgetFor(spec.Throttle)
 	if r.TimeScale > 0 {
-		cfg.Budget.TimeScale = r.TimeScale
+		cfg.Budget.TimeScale, cfg.AppBudget.TimeScale = r.TimeScale, r.TimeScale
 	}
 	return cfg, nil
 }
@@ -110,6 +114,20 @@ func budgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
 	}
 	if t.WritesPer150s != nil {
 		b.WritesPer150s = int(*t.WritesPer150s)
+	}
+	b.RefillShare = RefillShare
+	return b
+}
+
+// appBudgetFor is the app-wide budget a Directory asks for: Graph's
+// published limits unless overridden.
+func appBudgetFor(t v1alpha1.ThrottleSpec) graph.BudgetConfig {
+	b := graph.AppWideBudget()
+	if t.AppResourceUnitsPer20s != nil {
+		b.ResourceUnitsPer10s = int(*t.AppResourceUnitsPer20s)
+	}
+	if t.AppWritesPer5m != nil {
+		b.WritesPer150s = int(*t.AppWritesPer5m)
 	}
 	b.RefillShare = RefillShare
 	return b
@@ -141,12 +159,20 @@ func (r *Resolver) connect(ctx context.Context, namespace, name string) (*Connec
 		}
 		return nil, err
 	}
+	return r.connectDirectory(ctx, dir, "Directory")
+}
+
+// connectDirectory connects to a Directory (or a ClusterDirectory's view)
+// that is usable (see Usable). A Directory being deleted stays usable while
+// it waits for its dependents (deletion protection).
+func (r *Resolver) connectDirectory(ctx context.Context, dir *v1alpha1.Directory, kind string) (*Connection[*graph.Client], error) {
+	name := dir.Name
 	if !Usable(dir) {
 		msg := "not checked yet"
 		if ready := meta.FindStatusCondition(dir.Status.Conditions, v1alpha1.ConditionReady); ready != nil {
 			msg = ready.Reason + ": " + ready.Message
 		}
-		return nil, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonDirectoryNotReady, "Directory %q is not ready (%s)", name, msg)
+		return nil, ctrlkit.Waiting(30*time.Second, v1alpha1.ReasonDirectoryNotReady, "%s %q is not ready (%s)", kind, name, msg)
 	}
 	gc, err := r.client(ctx, dir)
 	if err != nil {

@@ -28,16 +28,18 @@ type Connection[G any] struct {
 // Connector resolves the Directory a dependent resource references. It
 // returns a ctrlkit.Waiting error while the Directory is missing or not
 // usable, and a ctrlkit.Stalled error for a broken credential or spec.
+// The reference is the dependent's directoryRef: a Directory in namespace,
+// or a ClusterDirectory that must admit namespace.
 type Connector[G any] interface {
-	Connect(ctx context.Context, namespace, name string) (*Connection[G], error)
+	Connect(ctx context.Context, namespace string, ref v1alpha1.DirectoryReference) (*Connection[G], error)
 }
 
 // ConnectorFunc adapts a function to a Connector (tests).
-type ConnectorFunc[G any] func(ctx context.Context, namespace, name string) (*Connection[G], error)
+type ConnectorFunc[G any] func(ctx context.Context, namespace string, ref v1alpha1.DirectoryReference) (*Connection[G], error)
 
 // Connect calls f.
-func (f ConnectorFunc[G]) Connect(ctx context.Context, namespace, name string) (*Connection[G], error) {
-	return f(ctx, namespace, name)
+func (f ConnectorFunc[G]) Connect(ctx context.Context, namespace string, ref v1alpha1.DirectoryReference) (*Connection[G], error) {
+	return f(ctx, namespace, ref)
 }
 
 // Dialer gives the Graph port of a Directory whatever its readiness: the
@@ -69,9 +71,9 @@ func Port[G any](r *Resolver) Ported[G] {
 	return Ported[G]{r: r}
 }
 
-// Connect resolves a usable Directory by name (see Connector).
-func (p Ported[G]) Connect(ctx context.Context, namespace, name string) (*Connection[G], error) {
-	c, err := p.r.connect(ctx, namespace, name)
+// Connect resolves a usable Directory or ClusterDirectory (see Connector).
+func (p Ported[G]) Connect(ctx context.Context, namespace string, ref v1alpha1.DirectoryReference) (*Connection[G], error) {
+	c, err := p.r.connectRef(ctx, namespace, ref)
 	if err != nil {
 		return nil, err
 	}

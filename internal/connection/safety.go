@@ -134,10 +134,7 @@ func (l *DeletionLimiter) Allow(ctx context.Context, dir *v1alpha1.Directory) (b
 		kept = append(kept, v1alpha1.DeletionBucket{Start: start, Count: 1})
 	}
 	if l.Client != nil {
-		base := dir.DeepCopy()
-		saved := base.DeepCopy()
-		saved.Status.DeletionWindow = kept
-		if err := l.Client.Status().Patch(ctx, saved, client.MergeFrom(base)); err != nil {
+		if err := l.persist(ctx, dir, kept); err != nil {
 			return false, 0, fmt.Errorf("recording the deletion in Directory %s status: %w", dir.Name, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -58,7 +59,13 @@ func FromGraph(err error, op GraphOp) error {
 	switch ge.Kind {
 	case graph.Throttled:
 		d := ThrottleDelay(ge.RetryAfter)
-		return Waiting(d, v1alpha1.ReasonThrottled, "Graph throttled %s; retrying in %s", doing, d.Round(time.Millisecond))
+		if ge.StatusCode != http.StatusTooManyRequests {
+			// Our own budget held the request back: Graph was not asked,
+			// and the message must not say it throttled.
+			return Waiting(d, v1alpha1.ReasonThrottled, "%s waits for the operator's client-side budget (%s); retrying in %s",
+				doing, ge.Message, d.Round(time.Millisecond))
+		}
+		return Waiting(d, v1alpha1.ReasonThrottled, "Graph throttled %s (429); retrying in %s", doing, d.Round(time.Millisecond))
 	case graph.Transient:
 		return &graphFailure{reason: v1alpha1.ReasonUnreachable, doing: doing, err: err}
 	case graph.Conflict:

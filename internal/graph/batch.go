@@ -223,7 +223,7 @@ func (c *Client) settleItem(it batchItem, r batchResponseItem, now time.Time, us
 		if !ok {
 			ra = c.defaultRetry
 		}
-		c.budget.throttled(ra, h.Get("x-ms-throttle-information"))
+		c.budget.throttled(ra, h.Get("x-ms-throttle-information"), h.Get("x-ms-throttle-scope"))
 	case r.Status == http.StatusFailedDependency:
 		// Never executed.
 	default:

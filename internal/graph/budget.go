@@ -40,6 +40,13 @@ type Budget struct {
 
 	slots [statsWindowSeconds]statSlot
 	total Usage
+
+	// name says whose quota this is, for messages ("app X in tenant Y").
+	name string
+	// app is the app-wide budget (all tenants of the client ID) that gates
+	// every request of this one too; nil for an app-wide budget itself.
+	// Lock order: a budget's mu, then its app's.
+	app *Budget
 }
 
 // statsWindowSeconds is the wall-clock window Stats reports over. One minute
@@ -155,8 +162,37 @@ func (b *Budget) reserve(ru, writes int, maxWait time.Duration) (wait time.Durat
 }
 
 func (b *Budget) reserveOrPeek(ru, writes int, maxWait time.Duration, peek bool) (wait time.Duration, ok bool) {
+	wait, ok, _ = b.reserveOrPeekWho(ru, writes, maxWait, peek)
+	return wait, ok
+}
+
+// reserveOrPeekWho is reserveOrPeek that also names the budget that set the
+// wait (this one or its app-wide one). Both are taken from, or neither.
+func (b *Budget) reserveOrPeekWho(ru, writes int, maxWait time.Duration, peek bool) (wait time.Duration, ok bool, who *Budget) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	who = b
+	if b.app == nil {
+		wait, ok = b.reserveLocked(ru, writes, maxWait, peek)
+		return wait, ok, who
+	}
+	wait, _ = b.reserveLocked(ru, writes, 0, true)
+	if aw, _ := b.app.reserveOrPeek(ru, writes, 0, true); aw > wait {
+		wait, who = aw, b.app
+	}
+	if wait > maxWait || peek {
+		return wait, wait <= maxWait, who
+	}
+	aw, ok := b.app.reserveOrPeek(ru, writes, maxWait, false)
+	if !ok {
+		return aw, false, b.app
+	}
+	own, _ := b.reserveLocked(ru, writes, maxWait, false)
+	return max(own, aw), true, who
+}
+
+// reserveLocked is reserveOrPeek for this budget alone. Caller holds b.mu.
+func (b *Budget) reserveLocked(ru, writes int, maxWait time.Duration, peek bool) (wait time.Duration, ok bool) {
 	now := b.now()
 	b.refillLocked(now)
 	ruCap, ruRate, wCap, wRate := b.rates()
@@ -207,11 +243,13 @@ func (b *Budget) WaitTime(ru, writes int) time.Duration {
 // When the budget needs longer it takes nothing and returns a Throttled
 // *Error whose RetryAfter says when to come back.
 func (b *Budget) Wait(ctx context.Context, ru, writes int) error {
-	wait, ok := b.reserve(ru, writes, maxInlineWait)
+	wait, ok, who := b.reserveOrPeekWho(ru, writes, maxInlineWait, false)
 	if !ok {
+		// Graph did not answer 429: this is our own pacing, and the
+		// message must not suggest otherwise.
 		return &Error{
 			Kind: Throttled, Op: "budget", Code: "BudgetExhausted", RetryAfter: wait,
-			Message: "client-side Graph quota for this app and tenant is used up",
+			Message: "the operator's own budget for " + who.label() + " is used up (Graph has not throttled)",
 		}
 	}
 	if wait <= 0 {
@@ -240,6 +278,9 @@ func (b *Budget) adjust(ruDelta, wDelta float64) {
 	ruCap, _, wCap, _ := b.rates()
 	b.ruTokens = math.Min(ruCap, b.ruTokens-ruDelta)
 	b.wTokens = math.Min(wCap, b.wTokens-wDelta)
+	if b.app != nil {
+		b.app.adjust(ruDelta, wDelta)
+	}
 }
 
 // Blocked returns how long callers must still hold off after a 429.
@@ -253,7 +294,14 @@ func (b *Budget) Blocked() time.Duration {
 // bucket named by x-ms-throttle-information (RU unless it says writes) is
 // emptied and the pace halves, since a 429 below our own model's limit means
 // someone else spends the same app+tenant quota.
-func (b *Budget) throttled(retryAfter time.Duration, information string) {
+//
+// A 429 whose x-ms-throttle-scope is application-wide ("Application/…")
+// goes to the app-wide budget, which blocks every tenant of the app.
+func (b *Budget) throttled(retryAfter time.Duration, information, scope string) {
+	if b.app != nil && strings.HasPrefix(strings.ToLower(scope), "application/") {
+		b.app.throttled(retryAfter, information, "")
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -306,8 +354,11 @@ func (b *Budget) limitPercentage(p float64, write bool) {
 // and rounded, and its bucket refills between its answer and our reading.
 const unexplainedPctTolerance = 0.1
 
-// observe adds to the statistics.
+// observe adds to the statistics (of the app-wide budget too).
 func (b *Budget) observe(u Usage) {
+	if b.app != nil {
+		b.app.observe(u)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	sec := b.now().Unix()
@@ -348,3 +399,14 @@ func (b *Budget) Stats() BudgetStats {
 	}
 	return st
 }
+
+// label names the budget's quota for messages.
+func (b *Budget) label() string {
+	if b.name != "" {
+		return b.name
+	}
+	return "this app and tenant"
+}
+
+// App returns the app-wide budget gating this one, nil if none.
+func (b *Budget) App() *Budget { return b.app }

@@ -7,7 +7,7 @@ import (
 )
 
 var budgetHeadroomDesc = prometheus.NewDesc("directory_operator_graph_budget_headroom_ratio",
-	"Share (0..1) of an app+tenant's client-side Graph budget available now, by budget (tenant/client ID) and kind (resource_units, writes). 0 means callers wait or requeue.",
+	"Share (0..1) of a client-side Graph budget available now, by budget (tenant/client ID for an app+tenant, app/client ID for an app across tenants) and kind (resource_units, writes). 0 means callers wait or requeue.",
 	[]string{"budget", "kind"}, nil)
 
 // Headroom returns the share of the nominal resource-unit and write
@@ -42,6 +42,9 @@ func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	budgets := make(map[string]*Budget, len(c.r.budgets))
 	for k, b := range c.r.budgets {
 		budgets[k] = b
+	}
+	for k, b := range c.r.apps {
+		budgets["app/"+k] = b
 	}
 	c.r.mu.Unlock()
 	for key, b := range budgets {

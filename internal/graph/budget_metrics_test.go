@@ -18,7 +18,7 @@ func TestBudgetHeadroom(t *testing.T) {
 	if ru, w := b.Headroom(); ru > 0.5001 || ru < 0.4 || w > 0.9001 || w < 0.8 {
 		t.Errorf("after 50 RU and 3 writes: %v/%v, want about 0.5/0.9", ru, w)
 	}
-	b.throttled(10*time.Second, "")
+	b.throttled(10*time.Second, "", "")
 	if ru, w := b.Headroom(); ru != 0 || w != 0 {
 		t.Errorf("during Retry-After: %v/%v, want 0/0", ru, w)
 	}

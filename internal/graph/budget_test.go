@@ -124,7 +124,7 @@ func TestBudgetWaitSleepsShortly(t *testing.T) {
 
 func TestBudgetThrottleBlocksEveryone(t *testing.T) {
 	b, clk := newTestBudget(BudgetConfig{})
-	b.throttled(2128*time.Millisecond, "WriteLimitExceeded")
+	b.throttled(2128*time.Millisecond, "WriteLimitExceeded", "")
 	if w := b.Reserve(1, 0); !near(w, 2128*time.Millisecond, time.Millisecond) {
 		t.Fatalf("read after a 429: wait %v", w)
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	CABundlePEM []byte
 
 	Budget BudgetConfig
+	// AppBudget is the app-wide quota (all tenants) this Directory asks
+	// for; zero fields get AppWideBudget's.
+	AppBudget BudgetConfig
 	// HTTPTimeout bounds one HTTP exchange including the SDK's short retry;
 	// default 60s.
 	HTTPTimeout time.Duration
@@ -165,6 +168,8 @@ func (c Config) Hash() string {
 	writeNum(h, uint64(c.Budget.ResourceUnitsPer10s))
 	writeNum(h, uint64(c.Budget.WritesPer150s))
 	writeNum(h, math.Float64bits(c.Budget.TimeScale))
+	writeNum(h, uint64(c.AppBudget.ResourceUnitsPer10s))
+	writeNum(h, uint64(c.AppBudget.WritesPer150s))
 	writeNum(h, uint64(c.HTTPTimeout))
 	writeField(h, c.UserAgent)
 	writeField(h, c.Scope)
@@ -183,10 +188,17 @@ func writeNum(h hash.Hash, n uint64) {
 	h.Write(b[:])
 }
 
-// BudgetConfig is the Graph quota of one app+tenant pair.
+// BudgetConfig is a Graph quota: by default the one of an app+tenant pair
+// (resource units per 10 s, writes per 150 s); AppWideBudget sets the
+// windows of the app-wide quota instead.
 type BudgetConfig struct {
+	// ResourceUnitsPer10s and WritesPer150s are the limits per RUWindow and
+	// WriteWindow; the names say the app+tenant windows, the defaults.
 	ResourceUnitsPer10s int
 	WritesPer150s       int
+	// RUWindow and WriteWindow are the periods the limits refill over
+	// (default 10 s and 150 s), before TimeScale.
+	RUWindow, WriteWindow time.Duration
 	// TimeScale > 1 compresses the quota windows (10 s / TimeScale, 150 s /
 	// TimeScale) for tests and benchmarks against a time-compressed
 	// emulator; default 1.
@@ -203,6 +215,19 @@ const (
 	ResourceUnitsLarge  = 8000 // over 500 users
 	WritesPer150s       = 3000
 )
+
+// Published app-wide limits (one app, all tenants).
+const (
+	AppResourceUnitsPer20s = 150000
+	AppWritesPer5Min       = 35000
+)
+
+// AppWideBudget is the published quota of one app across all tenants:
+// 150,000 RU per 20 s and 35,000 writes per 5 minutes.
+func AppWideBudget() BudgetConfig {
+	return BudgetConfig{ResourceUnitsPer10s: AppResourceUnitsPer20s, RUWindow: 20 * time.Second,
+		WritesPer150s: AppWritesPer5Min, WriteWindow: 5 * time.Minute, TimeScale: 1}
+}
 
 // BudgetForTenantSize returns the published quota for a tenant size S, M or
 // L. Anything else gets S, the smallest, so an unknown tenant is never
@@ -238,9 +263,17 @@ func (b BudgetConfig) normalized() BudgetConfig {
 
 // ruWindow and writeWindow are the (scaled) refill periods.
 func (b BudgetConfig) ruWindow() time.Duration {
-	return time.Duration(float64(10*time.Second) / b.TimeScale)
+	w := b.RUWindow
+	if w <= 0 {
+		w = 10 * time.Second
+	}
+	return time.Duration(float64(w) / b.TimeScale)
 }
 
 func (b BudgetConfig) writeWindow() time.Duration {
-	return time.Duration(float64(150*time.Second) / b.TimeScale)
+	w := b.WriteWindow
+	if w <= 0 {
+		w = 150 * time.Second
+	}
+	return time.Duration(float64(w) / b.TimeScale)
 }

@@ -144,7 +144,7 @@ func (c *Client) recordAttempt(a *acct, req *http.Request, resp *http.Response, 
 		if !ok {
 			ra = c.defaultRetry
 		}
-		c.budget.throttled(ra, h.Get("x-ms-throttle-information"))
+		c.budget.throttled(ra, h.Get("x-ms-throttle-information"), h.Get("x-ms-throttle-scope"))
 		if first && !a.batch {
 			// A throttled request is not executed: give its cost back.
 			c.budget.adjust(-float64(a.ru), -float64(a.w))

@@ -559,6 +559,9 @@ func (s *Server) exec(c *call) gresp {
 		s.cnt.ru += int64(ru)
 		s.cnt.writes += int64(writes)
 	}
+	if !tr.ok || fail == 0 || applyAnyway {
+		s.opts.AppBudgets.record(c.claims.AppID, ru, writes, tr)
+	}
 	ra := s.opts.FailureRetryAfter
 	s.mu.Unlock()
 

@@ -3,6 +3,7 @@ package graphsim
 import (
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -47,10 +48,69 @@ type AppBudgets struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	counts  map[string]*AppCounters
+}
+
+// AppCounters are what one app (client ID) did across every tenant sharing
+// the AppBudgets: the sums the app-wide limits apply to.
+type AppCounters struct {
+	// Requests counts Graph requests and batch items that were charged or
+	// throttled (with throttling off: every executed one).
+	Requests int64
+	// ResourceUnits and Writes are what was charged.
+	ResourceUnits, Writes int64
+	// Throttled counts 429 answers, whatever the scope.
+	Throttled int64
+	// ThrottledAppWide counts the 429s of the app-wide buckets.
+	ThrottledAppWide int64
 }
 
 // NewAppBudgets returns empty application-wide budgets.
-func NewAppBudgets() *AppBudgets { return &AppBudgets{buckets: map[string]*bucket{}} }
+func NewAppBudgets() *AppBudgets {
+	return &AppBudgets{buckets: map[string]*bucket{}, counts: map[string]*AppCounters{}}
+}
+
+// Counters returns the counters of one app (client ID).
+func (a *AppBudgets) Counters(appID string) AppCounters {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c := a.counts[strings.ToLower(appID)]; c != nil {
+		return *c
+	}
+	return AppCounters{}
+}
+
+// ResetCounters zeroes every app's counters (buckets stay).
+func (a *AppBudgets) ResetCounters() {
+	a.mu.Lock()
+	a.counts = map[string]*AppCounters{}
+	a.mu.Unlock()
+}
+
+// record counts one request of an app.
+func (a *AppBudgets) record(appID string, ru, writes int, tr throttleResult) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := strings.ToLower(appID)
+	if a.counts == nil {
+		a.counts = map[string]*AppCounters{}
+	}
+	c := a.counts[k]
+	if c == nil {
+		c = &AppCounters{}
+		a.counts[k] = c
+	}
+	c.Requests++
+	if !tr.ok {
+		c.Throttled++
+		if strings.HasPrefix(tr.scope, "Application/") {
+			c.ThrottledAppWide++
+		}
+		return
+	}
+	c.ResourceUnits += int64(ru)
+	c.Writes += int64(writes)
+}
 
 func (a *AppBudgets) ruLimit() float64 {
 	if a.RUPer20s > 0 {

@@ -49,6 +49,17 @@ func dur(d time.Duration) *metav1.Duration {
 	return &metav1.Duration{Duration: d}
 }
 
+func int32p(v int32) *int32 { return &v }
+
+func clusterDirectory(edit func(*v1alpha1.ClusterDirectorySpec)) client.Object {
+	d := &v1alpha1.ClusterDirectory{ObjectMeta: metav1.ObjectMeta{GenerateName: "bad-"},
+		Spec: v1alpha1.ClusterDirectorySpec{DirectorySpec: v1alpha1.DirectorySpec{TenantID: "t", ClientID: "c",
+			Credential: v1alpha1.DirectoryCredential{ClientSecret: &v1alpha1.SecretKeySelector{Name: "s", Key: "k"}}},
+			CredentialNamespace: "platform", AllowedNamespaces: v1alpha1.AllowedNamespaces{Names: []string{"a"}}}}
+	edit(&d.Spec)
+	return d
+}
+
 func user(edit func(*v1alpha1.DirectoryUserSpec)) client.Object {
 	du := &v1alpha1.DirectoryUser{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "bad-"},
 		Spec: v1alpha1.DirectoryUserSpec{DirectoryRef: v1alpha1.DirectoryReference{Name: "tenant"}, UserPrincipalName: "ok@contoso.com"}}
@@ -132,6 +143,10 @@ func TestBadInputIsRefusedAtAdmission(t *testing.T) {
 		{"Custom cloud without endpoints", directory(func(s *v1alpha1.DirectorySpec) { s.Cloud.Name = v1alpha1.CloudCustom }), "cloud Custom requires authorityHost and graphEndpoint"},
 		{"Directory interval under 1s", directory(func(s *v1alpha1.DirectorySpec) { s.Interval = dur(time.Millisecond) }), "interval must be at least 1s"},
 		{"unknown cloud", directory(func(s *v1alpha1.DirectorySpec) { s.Cloud.Name = "Mars" }), "spec.cloud.name: Unsupported value: \"Mars\""},
+		{"app-wide writes 0", directory(func(s *v1alpha1.DirectorySpec) { s.Throttle.AppWritesPer5m = int32p(0) }), "spec.throttle.appWritesPer5m: Invalid value: 0: spec.throttle.appWritesPer5m in body should be greater than or equal to 1"},
+		{"unknown directoryRef kind", user(func(s *v1alpha1.DirectoryUserSpec) { s.DirectoryRef.Kind = "Tenant" }), "spec.directoryRef.kind: Unsupported value: \"Tenant\""},
+		{"ClusterDirectory without credentialNamespace", clusterDirectory(func(s *v1alpha1.ClusterDirectorySpec) { s.CredentialNamespace = "" }), "spec.credentialNamespace: Invalid value: \"\": spec.credentialNamespace in body should be at least 1 chars long"},
+		{"ClusterDirectory groups export", clusterDirectory(func(s *v1alpha1.ClusterDirectorySpec) { s.Exports.Groups = true }), "exports.groups is not supported on a ClusterDirectory"},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
