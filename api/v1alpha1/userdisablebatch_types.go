@@ -19,7 +19,7 @@ const (
 )
 
 // UserOutcome is what happened to one user of a batch.
-// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Managed;Failed;Queried
+// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Managed;Failed;Queried;Enabled;AlreadyEnabled;Skipped
 type UserOutcome string
 
 const (
@@ -140,6 +140,16 @@ type BatchCounts struct {
 	Failed int32 `json:"failed"`
 	// Queried counts users read by a dryRun batch.
 	Queried int32 `json:"queried"`
+	// Enabled counts users a UserEnableBatch enabled.
+	// +optional
+	Enabled int32 `json:"enabled"`
+	// AlreadyEnabled counts users a UserEnableBatch found enabled already.
+	// +optional
+	AlreadyEnabled int32 `json:"alreadyEnabled"`
+	// Skipped counts rows a UserEnableBatch leaves alone because its
+	// source batch found them disabled already.
+	// +optional
+	Skipped int32 `json:"skipped"`
 }
 
 // BatchUserResult is one row per user, in spec order. To keep a 5,000-row
@@ -160,7 +170,8 @@ type BatchUserResult struct {
 	JobTitle string `json:"jobTitle,omitempty"`
 	// AccountEnabledBefore is the state read before any write (omitted when
 	// implied by the outcome). On a Pending row it records that the user was
-	// read and is due to be disabled.
+	// read and is due to be written (disabled, or enabled by a
+	// UserEnableBatch).
 	// +optional
 	AccountEnabledBefore *bool `json:"accountEnabledBefore,omitempty"`
 	// AccountEnabled is the state now (omitted when implied by the outcome).

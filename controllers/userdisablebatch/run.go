@@ -31,6 +31,10 @@ type run struct {
 	before *v1alpha1.UserDisableBatch
 	gc     Graph
 	safety connection.Safety
+	// op is what the batch writes; from is the UserDisableBatch a
+	// UserEnableBatch undoes ("" otherwise).
+	op   *operation
+	from string
 	// m is carried over from the previous reconcile in this process (see memo).
 	m *memo
 
@@ -48,6 +52,7 @@ type run struct {
 	// managed maps users DirectoryUsers manage to their names (see
 	// managed.go); held records the holds placed in this reconcile.
 	managed map[string]string
+	dus     map[string]*v1alpha1.DirectoryUser
 	held    map[string]bool
 	// stopping is set once the batch is being deleted: no new reads or
 	// writes, only the confirmation of writes whose answer was lost.
@@ -60,9 +65,9 @@ type run struct {
 // may have been written by whoever recorded it, and is confirmed first.
 func (r *Reconciler) newRun(ctx context.Context, b *v1alpha1.UserDisableBatch, m *memo) *run {
 	ru := &run{r: r, b: b, before: b.DeepCopy(), started: r.now(), m: m, byID: map[string]int{}, held: map[string]bool{},
-		stopping: !b.DeletionTimestamp.IsZero()}
+		stopping: !b.DeletionTimestamp.IsZero(), op: r.kind().op}
 	ru.lastCheckpoint = ru.started
-	if b.Spec.Group == nil && b.Status.Phase == v1alpha1.BatchRunning {
+	if !frozenRows(b) && b.Status.Phase == v1alpha1.BatchRunning {
 		// Users not read yet have no stored row (see recordedRows).
 		b.Status.Users = append(b.Status.Users, pendingRows(b.Spec.Users[min(len(b.Status.Users), len(b.Spec.Users)):])...)
 	}
@@ -78,11 +83,6 @@ func (r *Reconciler) newRun(ctx context.Context, b *v1alpha1.UserDisableBatch, m
 		ru.resumeConfirmations(ctx)
 	}
 	return ru
-}
-
-// dueForDisable is a Pending row that was read enabled and not yet written.
-func dueForDisable(row v1alpha1.BatchUserResult) bool {
-	return row.Outcome == v1alpha1.OutcomePending && row.AccountEnabledBefore != nil && *row.AccountEnabledBefore
 }
 
 // unread is a Pending row whose state has not been read yet.
@@ -131,7 +131,13 @@ func (ru *run) execute(ctx context.Context) error {
 func (ru *run) resolve(ctx context.Context) error {
 	b := ru.b
 	var rows []v1alpha1.BatchUserResult
-	if b.Spec.Group != nil {
+	if ru.from != "" {
+		var err error
+		if rows, err = ru.sourceRows(ctx); err != nil {
+			return err
+		}
+		b.Status.Users = rows
+	} else if b.Spec.Group != nil {
 		members, err := ru.groupMembers(ctx)
 		if err != nil {
 			return err

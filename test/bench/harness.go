@@ -116,6 +116,7 @@ var scenarioNames = map[int]string{
 	5: "5. Apply DirectoryUsers (unthrottled)",
 	6: "6. Idle hour, drift detection",
 	7: "7. Apply → Ready, one DirectoryUser",
+	8: "8. Undo a disable (UserEnableBatch fromBatch, L quota)",
 }
 
 func firstLine(s string) string {
