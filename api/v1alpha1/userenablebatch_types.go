@@ -68,6 +68,9 @@ type UserEnableBatchSpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Reason string `json:"reason,omitempty"`
+	// Notify mails a summary once the batch ends (see UserDisableBatch).
+	// +optional
+	Notify *BatchNotify `json:"notify,omitempty"`
 }
 
 // UserEnableBatch enables many accounts in one apply, typically undoing a

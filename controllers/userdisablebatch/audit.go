@@ -29,7 +29,7 @@ const (
 
 // AuditHeader is the audit CSV's columns.
 var AuditHeader = []string{"user", "id", "outcome", "jobTitle", "accountEnabledBefore", "accountEnabledAfter",
-	"sessionsRevoked", "message", "time"}
+	"sessionsRevoked", "message", "time", "selectedBy"}
 
 // AuditName is the ConfigMap of a batch's audit export.
 func AuditName(batchName string) string { return batchName + "-audit" }
@@ -66,7 +66,7 @@ func auditRows(rows []v1alpha1.BatchUserResult, at time.Time, deleted bool) [][]
 			}
 		}
 		out[i] = []string{row.User, row.ID, string(row.Outcome), row.JobTitle, before, after,
-			boolText(row.SessionsRevoked), msg, ts}
+			boolText(row.SessionsRevoked), msg, ts, row.SelectedBy}
 	}
 	return out
 }

@@ -130,7 +130,7 @@ func (ru *run) confirmRead(i int, enabled *bool) (classify bool) {
 		if c.resumed {
 			msg = "found " + ru.op.verb + " when resuming; not sent again"
 		}
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: ru.op.done, Message: msg}
+		*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, Outcome: ru.op.done, Message: msg}
 		delete(ru.m.confirm, i)
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -61,6 +62,13 @@ func (r *Reconciler) finalize(ctx context.Context, b *v1alpha1.UserDisableBatch,
 				return client.IgnoreNotFound(err)
 			}
 		}
+	}
+	if err := r.notify(ctx, b); err != nil {
+		if !deleted {
+			return fmt.Errorf("sending the notice: %w", err)
+		}
+		// A deleted batch is not held for its notice.
+		log.FromContext(ctx).Error(err, "Sending the notice of a deleted batch failed")
 	}
 	if !controllerutil.ContainsFinalizer(b, v1alpha1.BatchFinalizer) {
 		return nil

@@ -104,7 +104,7 @@ func enableView(e *v1alpha1.UserEnableBatch) *v1alpha1.UserDisableBatch {
 	return &v1alpha1.UserDisableBatch{
 		ObjectMeta: e.ObjectMeta,
 		Spec: v1alpha1.UserDisableBatchSpec{DirectoryRef: e.Spec.DirectoryRef, Users: e.Spec.Users, DryRun: e.Spec.DryRun,
-			ExportRetention: e.Spec.ExportRetention, Reason: e.Spec.Reason},
+			ExportRetention: e.Spec.ExportRetention, Reason: e.Spec.Reason, Notify: e.Spec.Notify},
 		Status: e.Status,
 	}
 }

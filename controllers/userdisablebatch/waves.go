@@ -155,7 +155,7 @@ func (ru *run) work() work {
 			w.read = append(w.read, i)
 		case ru.b.Spec.DryRun || !ru.op.due(row):
 		case ru.safety.Protected(row.ID, row.User):
-			ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, AccountEnabled: ptr(!ru.op.target),
+			ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, AccountEnabled: ptr(!ru.op.target),
 				Outcome: v1alpha1.OutcomeProtected, Message: "listed in the Directory's safety.protectedUsers"}
 		case i < len(saved) && ru.op.due(saved[i]):
 			w.write = append(w.write, i)
@@ -205,14 +205,14 @@ func (ru *run) applyRead(i int, res graph.UserResult, o *outcome) {
 		case graph.NotFound:
 			delete(ru.m.confirm, i)
 			delete(ru.m.retry, i)
-			*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, Outcome: v1alpha1.OutcomeNotFound}
+			*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, Outcome: v1alpha1.OutcomeNotFound}
 		case graph.Invalid:
 			if confirming {
 				ru.retryLater(i)
 				return
 			}
 			delete(ru.m.retry, i)
-			*row = v1alpha1.BatchUserResult{User: row.User, Outcome: v1alpha1.OutcomeFailed, Message: errMessage(res.Err)}
+			*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, Outcome: v1alpha1.OutcomeFailed, Message: errMessage(res.Err)}
 		case graph.Throttled, graph.Forbidden, graph.Unauthorized:
 			// The batch's problem, not this row's: the row stays as it is.
 			o.note(res.Err)
@@ -236,13 +236,13 @@ func (ru *run) classify(i int, u graph.User, reread bool) {
 	row := &ru.b.Status.Users[i]
 	if !reread {
 		if j, dup := ru.byID[strings.ToLower(u.ID)]; dup && j != i {
-			*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, Outcome: v1alpha1.OutcomeFailed,
+			*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: u.ID, Outcome: v1alpha1.OutcomeFailed,
 				Message: fmt.Sprintf("same user as row %d (%s); not processed twice", j, ru.b.Status.Users[j].User)}
 			return
 		}
 		ru.byID[strings.ToLower(u.ID)] = i
 	}
-	*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, JobTitle: rowTitle(u.JobTitle), Outcome: v1alpha1.OutcomePending}
+	*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: u.ID, JobTitle: rowTitle(u.JobTitle), Outcome: v1alpha1.OutcomePending}
 	protected := ru.protection(u, row.User)
 	managed := ru.managedNote(u, row.User)
 	switch {
@@ -295,7 +295,7 @@ func (ru *run) writeWave(ctx context.Context, chunks [][]int) [][]graph.ItemResu
 func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) bool {
 	row := &ru.b.Status.Users[i]
 	if err == nil {
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: ru.op.done, Message: ru.writtenNote(row.ID, row.User)}
+		*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, Outcome: ru.op.done, Message: ru.writtenNote(row.ID, row.User)}
 		return true
 	}
 	switch graph.KindOf(err) {
@@ -303,7 +303,7 @@ func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) boo
 		// Not executed: the row stays due.
 		o.note(err)
 	case graph.NotFound:
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeNotFound, Message: "deleted before it could be " + ru.op.verb}
+		*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeNotFound, Message: "deleted before it could be " + ru.op.verb}
 	case graph.Forbidden:
 		if chunkForbidden {
 			// Every user refused: the app lacks the permission, which is

@@ -123,7 +123,12 @@ func TestBadInputIsRefusedAtAdmission(t *testing.T) {
 
 		{"batch with users and group", batch(func(s *v1alpha1.UserDisableBatchSpec) {
 			s.Group = &v1alpha1.BatchGroupSelector{GroupSelector: v1alpha1.GroupSelector{ID: "g"}}
-		}), "set exactly one of users or group"},
+		}), "set exactly one of users, group, filter or inactiveFor"},
+		{"batch with filter and inactiveFor", batch(func(s *v1alpha1.UserDisableBatchSpec) {
+			s.Users, s.Filter, s.InactiveFor = nil, "department eq 'Sales'", dur(90*24*time.Hour)
+		}), "set exactly one of users, group, filter or inactiveFor"},
+		{"batch with neither users nor a selection", batch(func(s *v1alpha1.UserDisableBatchSpec) { s.Users = nil }), "set exactly one of users, group, filter or inactiveFor"},
+		{"batch inactiveFor under a day", batch(func(s *v1alpha1.UserDisableBatchSpec) { s.Users, s.InactiveFor = nil, dur(time.Hour) }), "inactiveFor must be at least 24h"},
 		{"batch with an empty user", batch(func(s *v1alpha1.UserDisableBatchSpec) { s.Users = []string{""} }), "spec.users[0]: Invalid value: \"\": spec.users[0] in body should be at least 1 chars long"},
 		{"batch over 5000 users", batch(func(s *v1alpha1.UserDisableBatchSpec) {
 			s.Users = make([]string, 5001)
