@@ -69,7 +69,7 @@ func (h *harness) undoUsers(t *table) {
 		figure = fmt.Sprintf("all %s writes fit in the quota's %s-write burst: no quota ratio; %s 429s", fmtInt(u.writes), fmtInt(int64(cfg.writesPer150s)), fmtInt(u.throttled))
 	}
 	ok := (quotaRatio >= 0.95 || u.writes <= int64(cfg.writesPer150s)) && u.throttled == 0
-	t.add(row{scenario: name, run: fmt.Sprintf("operator, %s users from %d deleted batches' exports", fmtInt(int64(len(upns))), len(undos)), wall: wall, usage: u,
+	t.add(row{scenario: name, run: fmt.Sprintf("operator, %s users from the exports of %d deleted UserDisableBatch(es)", fmtInt(int64(len(upns))), len(undos)), wall: wall, usage: u,
 		figure: figure, goal: "≥ 0.95 of quota, 0 429s: " + verdict(ok)})
 	if firstWrite > 0 && wall > firstWrite {
 		w := wall - firstWrite
