@@ -64,6 +64,16 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&userdisablebatch.Reconciler{
+		Enable:      true,
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Connector:   connection.Port[userdisablebatch.Graph](res),
+		Recorder:    mgr.GetEventRecorder("directory-operator"),
+		Concurrency: opts.Concurrency,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&groupsync.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

@@ -19,7 +19,7 @@ const (
 )
 
 // UserOutcome is what happened to one user of a batch.
-// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Managed;Failed;Queried
+// +kubebuilder:validation:Enum=Pending;Disabled;AlreadyDisabled;NotFound;Protected;Managed;Failed;Queried;Enabled;AlreadyEnabled;Skipped
 type UserOutcome string
 
 const (
@@ -65,6 +65,54 @@ const DefaultExportRetention = 90 * 24 * time.Hour
 // status stays well under etcd's object size limit.
 const MaxBatchUsers = 5000
 
+// BatchNotify mails a summary when the batch ends.
+type BatchNotify struct {
+	// From is the mailbox (UPN or object ID) the notice is sent from, with
+	// Graph's sendMail (application permission Mail.Send).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	From string `json:"from"`
+	// To are the recipients' addresses.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MinLength=3
+	// +kubebuilder:validation:items:MaxLength=320
+	// +listType=atomic
+	To []string `json:"to"`
+}
+
+// NoticeState is where a batch's mail stands.
+// +kubebuilder:validation:Enum=Sending;Sent;Failed
+type NoticeState string
+
+const (
+	// NoticeSending is recorded before the send: a manager finding it
+	// does not send again (the mail may already be out).
+	NoticeSending NoticeState = "Sending"
+	NoticeSent    NoticeState = "Sent"
+	NoticeFailed  NoticeState = "Failed"
+)
+
+// BatchNotice records the batch's mail (spec.notify).
+type BatchNotice struct {
+	State NoticeState `json:"state"`
+	// At is when the state was recorded.
+	At metav1.Time `json:"at"`
+	// Message says what was sent or why not.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// ConditionNotified says whether the batch's notice (spec.notify) was
+// mailed; a notice that could not be sent never fails the batch.
+const (
+	ConditionNotified     = "Notified"
+	ReasonNoticeSent      = "Sent"
+	ReasonNoticeFailed    = "SendFailed"
+	ReasonMailboxNotFound = "MailboxNotFound"
+	ReasonSendInterrupted = "SendInterrupted"
+)
+
 // BatchGroupSelector takes the batch's users from a group's members.
 type BatchGroupSelector struct {
 	GroupSelector `json:",inline"`
@@ -76,7 +124,7 @@ type BatchGroupSelector struct {
 // UserDisableBatchSpec lists the accounts to disable (or only query).
 // The spec is immutable: create a new batch to change it.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: create a new UserDisableBatch instead of editing this one"
-// +kubebuilder:validation:XValidation:rule="has(self.users) != has(self.group)",message="set exactly one of users or group"
+// +kubebuilder:validation:XValidation:rule="(has(self.users) ? 1 : 0) + (has(self.group) ? 1 : 0) + (has(self.filter) ? 1 : 0) + (has(self.inactiveFor) ? 1 : 0) == 1",message="set exactly one of users, group, filter or inactiveFor"
 type UserDisableBatchSpec struct {
 	// DirectoryRef names the Directory in this namespace.
 	// +required
@@ -96,6 +144,27 @@ type UserDisableBatchSpec struct {
 	// Group whose user members are resolved once at start and frozen into status.
 	// +optional
 	Group *BatchGroupSelector `json:"group,omitempty"`
+	// Filter selects the users with a Microsoft Graph $filter on /users,
+	// resolved once at start and frozen into status, e.g.
+	// "department eq 'Sales'" or "employeeLeaveDateTime le
+	// 2026-12-01T00:00:00Z" (that property needs
+	// User-LifeCycleInfo.Read.All). It is sent as an advanced query
+	// (ConsistencyLevel: eventual, $count=true), so every operator Graph
+	// supports on users works. A filter Graph rejects stalls the batch
+	// (InvalidSpec, with Graph's error) before any write.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Filter string `json:"filter,omitempty"`
+	// InactiveFor selects the users who have not signed in for this long
+	// (e.g. 2160h for 90 days): whose signInActivity's last successful
+	// sign-in (or last sign-in, when none succeeded) is older, and those who
+	// never signed in whose account is older. Resolved once at start and
+	// frozen into status. Needs AuditLog.Read.All (and a Microsoft Entra ID
+	// P1/P2 tenant).
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('24h')",message="inactiveFor must be at least 24h (e.g. 2160h for 90 days)"
+	// +optional
+	InactiveFor *metav1.Duration `json:"inactiveFor,omitempty"`
 	// DryRun only queries jobTitle and accountEnabled; no writes.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
@@ -119,6 +188,13 @@ type UserDisableBatchSpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Reason string `json:"reason,omitempty"`
+	// Notify mails a summary once the batch ends: counts in the subject, a
+	// table of the rows needing attention, the audit CSV attached (or, when
+	// larger than Graph's 3 MB, the command that reads the export). Exactly
+	// one mail per batch; a failed send never fails the batch (condition
+	// Notified says why).
+	// +optional
+	Notify *BatchNotify `json:"notify,omitempty"`
 }
 
 // BatchCounts sums the outcomes.
@@ -140,6 +216,16 @@ type BatchCounts struct {
 	Failed int32 `json:"failed"`
 	// Queried counts users read by a dryRun batch.
 	Queried int32 `json:"queried"`
+	// Enabled counts users a UserEnableBatch enabled.
+	// +optional
+	Enabled int32 `json:"enabled"`
+	// AlreadyEnabled counts users a UserEnableBatch found enabled already.
+	// +optional
+	AlreadyEnabled int32 `json:"alreadyEnabled"`
+	// Skipped counts rows a UserEnableBatch leaves alone because its
+	// source batch found them disabled already.
+	// +optional
+	Skipped int32 `json:"skipped"`
 }
 
 // BatchUserResult is one row per user, in spec order. To keep a 5,000-row
@@ -160,7 +246,8 @@ type BatchUserResult struct {
 	JobTitle string `json:"jobTitle,omitempty"`
 	// AccountEnabledBefore is the state read before any write (omitted when
 	// implied by the outcome). On a Pending row it records that the user was
-	// read and is due to be disabled.
+	// read and is due to be written (disabled, or enabled by a
+	// UserEnableBatch).
 	// +optional
 	AccountEnabledBefore *bool `json:"accountEnabledBefore,omitempty"`
 	// AccountEnabled is the state now (omitted when implied by the outcome).
@@ -170,6 +257,10 @@ type BatchUserResult struct {
 	// for it: true once the sign-in sessions were revoked.
 	// +optional
 	SessionsRevoked *bool `json:"sessionsRevoked,omitempty"`
+	// SelectedBy is the value that selected the user (filter and
+	// inactiveFor batches): the filter's properties, or the last sign-in.
+	// +optional
+	SelectedBy string `json:"selectedBy,omitempty"`
 	// Outcome for this user.
 	Outcome UserOutcome `json:"outcome"`
 	// Message explains a failure (Graph error code and message).
@@ -194,6 +285,10 @@ type UserDisableBatchStatus struct {
 	// GroupID the batch's users were resolved from.
 	// +optional
 	GroupID string `json:"groupId,omitempty"`
+	// InactiveBefore is the sign-in cutoff an inactiveFor batch resolved
+	// its users with (start time minus inactiveFor).
+	// +optional
+	InactiveBefore *metav1.Time `json:"inactiveBefore,omitempty"`
 	// StartedAt is when the batch began.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
@@ -207,6 +302,9 @@ type UserDisableBatchStatus struct {
 	// finishes or is deleted; it outlives the batch until exportRetention.
 	// +optional
 	Export *ExportStatus `json:"export,omitempty"`
+	// Notice records the mail of spec.notify.
+	// +optional
+	Notice *BatchNotice `json:"notice,omitempty"`
 }
 
 // UserDisableBatch disables (or queries) many accounts in one apply.

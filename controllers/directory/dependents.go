@@ -31,6 +31,7 @@ type DependentKind struct {
 var DependentKinds = []DependentKind{
 	{"DirectoryUser", &v1alpha1.DirectoryUser{}, &v1alpha1.DirectoryUserList{}},
 	{"UserDisableBatch", &v1alpha1.UserDisableBatch{}, &v1alpha1.UserDisableBatchList{}},
+	{"UserEnableBatch", &v1alpha1.UserEnableBatch{}, &v1alpha1.UserEnableBatchList{}},
 	{"GroupSync", &v1alpha1.GroupSync{}, &v1alpha1.GroupSyncList{}},
 }
 

@@ -127,6 +127,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directoryusers/finalizers,verbs=update
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches,verbs=get;list;watch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userenablebatches,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

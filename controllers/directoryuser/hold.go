@@ -116,25 +116,48 @@ func (r *Reconciler) holdForBatch(ctx context.Context, s *state) (bool, error) {
 }
 
 // disablingBatch names a UserDisableBatch of du's Directory whose row for
-// the user id says Disabled (or due to be), leaving out released ones.
+// the user id says Disabled (or due to be), leaving out released ones and
+// ones a UserEnableBatch undoes (the undo enables the account, and a hold
+// taken for the batch now would keep it disabled against the undo).
 func (r *Reconciler) disablingBatch(ctx context.Context, du *v1alpha1.DirectoryUser, id string) (string, error) {
 	var list v1alpha1.UserDisableBatchList
 	if err := r.List(ctx, &list, client.InNamespace(du.Namespace)); err != nil {
 		return "", err
 	}
+	undone, err := r.undoneBatches(ctx, du.Namespace)
+	if err != nil {
+		return "", err
+	}
 	for i := range list.Items {
 		b := &list.Items[i]
-		if b.Spec.DirectoryRef.Name != du.Spec.DirectoryRef.Name || b.Spec.DryRun || slices.Contains(du.Status.ReleasedHolds, b.Name) {
+		if b.Spec.DirectoryRef.Name != du.Spec.DirectoryRef.Name || b.Spec.DryRun || slices.Contains(du.Status.ReleasedHolds, b.Name) || undone[b.Name] {
 			continue
 		}
 		for _, row := range b.Status.Users {
-			// A Pending row recorded as enabled is due: the batch writes it
-			// only after recording that, so it may have been disabled already.
-			due := row.Outcome == v1alpha1.OutcomePending && row.AccountEnabled != nil && *row.AccountEnabled
+			// A Pending row recorded as read enabled is due: the batch
+			// writes it only after recording that, so it may have been
+			// disabled already.
+			due := row.Outcome == v1alpha1.OutcomePending && row.AccountEnabledBefore != nil && *row.AccountEnabledBefore
 			if (row.Outcome == v1alpha1.OutcomeDisabled || due) && strings.EqualFold(row.ID, id) {
 				return b.Name, nil
 			}
 		}
 	}
 	return "", nil
+}
+
+// undoneBatches are the UserDisableBatches a (not dry-run) UserEnableBatch
+// of the namespace undoes.
+func (r *Reconciler) undoneBatches(ctx context.Context, ns string) (map[string]bool, error) {
+	var list v1alpha1.UserEnableBatchList
+	if err := r.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	undone := map[string]bool{}
+	for _, e := range list.Items {
+		if e.Spec.FromBatch != "" && !e.Spec.DryRun {
+			undone[e.Spec.FromBatch] = true
+		}
+	}
+	return undone, nil
 }

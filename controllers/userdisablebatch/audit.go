@@ -29,7 +29,7 @@ const (
 
 // AuditHeader is the audit CSV's columns.
 var AuditHeader = []string{"user", "id", "outcome", "jobTitle", "accountEnabledBefore", "accountEnabledAfter",
-	"sessionsRevoked", "message", "time"}
+	"sessionsRevoked", "message", "time", "selectedBy"}
 
 // AuditName is the ConfigMap of a batch's audit export.
 func AuditName(batchName string) string { return batchName + "-audit" }
@@ -47,6 +47,10 @@ func auditRows(rows []v1alpha1.BatchUserResult, at time.Time, deleted bool) [][]
 			before, after = "true", "false"
 		case v1alpha1.OutcomeAlreadyDisabled:
 			before, after = "false", "false"
+		case v1alpha1.OutcomeEnabled:
+			before, after = "false", "true"
+		case v1alpha1.OutcomeAlreadyEnabled:
+			before, after = "true", "true"
 		case v1alpha1.OutcomeProtected, v1alpha1.OutcomeManaged, v1alpha1.OutcomeQueried, v1alpha1.OutcomeFailed:
 			if before == "" {
 				before = after
@@ -62,7 +66,7 @@ func auditRows(rows []v1alpha1.BatchUserResult, at time.Time, deleted bool) [][]
 			}
 		}
 		out[i] = []string{row.User, row.ID, string(row.Outcome), row.JobTitle, before, after,
-			boolText(row.SessionsRevoked), msg, ts}
+			boolText(row.SessionsRevoked), msg, ts, row.SelectedBy}
 	}
 	return out
 }
@@ -96,6 +100,9 @@ func (r *Reconciler) writeAudit(ctx context.Context, t auditTarget) (*v1alpha1.E
 	now := r.now()
 	file := export.CSV(AuditHeader, auditRows(t.rows, now, t.deleted))
 	name := AuditName(t.obj.GetName())
+	if err := r.auditNameFree(ctx, t.obj.GetNamespace(), name, t.kind+"/"+t.obj.GetName()); err != nil {
+		return nil, err
+	}
 	res, err := export.Write(ctx, r.Client, r.APIReader, r.Scheme(), dir, name, AuditFile, file)
 	if err != nil {
 		return nil, err
@@ -112,7 +119,7 @@ func (r *Reconciler) writeAudit(ctx context.Context, t auditTarget) (*v1alpha1.E
 		}
 		cm.Labels[LabelAudit] = t.kind
 		cm.Annotations[AnnotationExpiry] = expires
-		cm.Annotations["entra.directory-operator.io/batch"] = t.kind + "/" + t.obj.GetName()
+		cm.Annotations[v1alpha1.AnnotationBatch] = t.kind + "/" + t.obj.GetName()
 		if err := r.Patch(ctx, cm, patch); err != nil {
 			return nil, err
 		}
@@ -121,6 +128,25 @@ func (r *Reconciler) writeAudit(ctx context.Context, t auditTarget) (*v1alpha1.E
 		"%s %s: %s; audit export %s kept until %s: %s", t.kind, t.obj.GetName(), t.summary, name, expires, res.Command)
 	log.FromContext(ctx).Info("Wrote audit export", "configMaps", res.ConfigMaps, "rows", len(t.rows))
 	return &v1alpha1.ExportStatus{ConfigMaps: res.ConfigMaps, Encoding: res.Encoding, Command: res.Command}, nil
+}
+
+// auditNameFree refuses an audit export name that another batch's export
+// holds: a UserDisableBatch and a UserEnableBatch of the same name would
+// otherwise overwrite each other's audit trail.
+func (r *Reconciler) auditNameFree(ctx context.Context, ns, name, batch string) error {
+	cm := &corev1.ConfigMap{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, cm)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if holder := cm.Annotations[v1alpha1.AnnotationBatch]; holder != "" && holder != batch {
+		return ctrlkit.Stalled(v1alpha1.ReasonExportConflict,
+			"the audit export %s holds the audit trail of %s; it is left untouched: give this batch another name", name, holder)
+	}
+	return nil
 }
 
 // DefaultJanitorInterval is how often expired audit exports are looked for.

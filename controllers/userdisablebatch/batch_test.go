@@ -194,7 +194,7 @@ func TestSpecImmutable(t *testing.T) {
 
 	both := newBatch(ns, "both", v1alpha1.UserDisableBatchSpec{Users: []string{"a@contoso.com"},
 		Group: &v1alpha1.BatchGroupSelector{GroupSelector: v1alpha1.GroupSelector{ID: "g"}}})
-	if err := env.Client.Create(context.Background(), both); err == nil || !strings.Contains(err.Error(), "set exactly one of users or group") {
+	if err := env.Client.Create(context.Background(), both); err == nil || !strings.Contains(err.Error(), "set exactly one of users, group, filter or inactiveFor") {
 		t.Errorf("users and group together: err = %v", err)
 	}
 }

@@ -101,12 +101,12 @@ func (r *Reconciler) replicationLag() time.Duration {
 func (ru *run) resumeConfirmations(ctx context.Context) {
 	after := ru.r.now().Add(ru.r.replicationLag())
 	for i, row := range ru.b.Status.Users {
-		if dueForDisable(row) {
+		if ru.op.due(row) {
 			ru.m.confirm[i] = &confirmation{after: after, resumed: true}
 		}
 	}
 	if len(ru.m.confirm) > 0 {
-		log.FromContext(ctx).Info("Resuming batch: confirming users that may have been disabled without a record",
+		log.FromContext(ctx).Info("Resuming batch: confirming users that may have been written without a record",
 			"users", len(ru.m.confirm))
 	}
 }
@@ -125,12 +125,12 @@ func (ru *run) lostWrite(i int) {
 func (ru *run) confirmRead(i int, enabled *bool) (classify bool) {
 	c := ru.m.confirm[i]
 	row := &ru.b.Status.Users[i]
-	if enabled != nil && !*enabled {
-		msg := "write answer lost; found disabled, not sent again"
+	if enabled != nil && *enabled == ru.op.target {
+		msg := "write answer lost; found " + ru.op.verb + ", not sent again"
 		if c.resumed {
-			msg = "found disabled when resuming; not sent again"
+			msg = "found " + ru.op.verb + " when resuming; not sent again"
 		}
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeDisabled, Message: msg}
+		*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, Outcome: ru.op.done, Message: msg}
 		delete(ru.m.confirm, i)
 		return false
 	}

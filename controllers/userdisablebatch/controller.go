@@ -14,6 +14,7 @@ package userdisablebatch
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,9 +81,12 @@ const (
 // directoryIndex indexes batches by the Directory they reference.
 const directoryIndex = "spec.directoryRef.name"
 
-// Reconciler reconciles UserDisableBatch objects.
+// Reconciler reconciles UserDisableBatch objects, or, with Enable,
+// UserEnableBatch objects (the same engine; see kind.go).
 type Reconciler struct {
 	client.Client
+	// Enable makes this Reconciler reconcile UserEnableBatch.
+	Enable bool
 	// APIReader reads around the cache when the cached status may be older
 	// than the last checkpoint (see freshBatch). Defaults to Client.
 	APIReader client.Reader
@@ -120,6 +124,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userdisablebatches/finalizers,verbs=update
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userenablebatches,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userenablebatches/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=entra.directory-operator.io,resources=userenablebatches/finalizers,verbs=update
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=entra.directory-operator.io,resources=directoryusers,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
@@ -129,7 +136,7 @@ type Reconciler struct {
 // once it is finished (or deleted and its writes have stopped) write its
 // audit export and let it go.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	b, m, err := r.load(ctx, req.NamespacedName)
+	b, from, m, err := r.load(ctx, req.NamespacedName)
 	if b == nil || err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -141,6 +148,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	ru := r.newRun(ctx, b, m)
+	ru.from = from
 	err = r.summarize(b, ru.execute(ctx))
 
 	// The last checkpoint must land even when the manager is stopping: it
@@ -158,27 +166,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrlkit.Result(err, 0)
 }
 
-// load reads the batch and what this process remembers of it. The cached
+// load reads the batch (and the batch it undoes, if any) and what this
+// process remembers of it. The cached
 // copy will do when it is this process's own last checkpoint; otherwise the
 // batch is read from the API server, and the memory is dropped unless it
 // matches that.
-func (r *Reconciler) load(ctx context.Context, key types.NamespacedName) (*v1alpha1.UserDisableBatch, *memo, error) {
-	b := &v1alpha1.UserDisableBatch{}
-	if err := r.Get(ctx, key, b); err != nil {
-		return nil, nil, err
+func (r *Reconciler) load(ctx context.Context, key types.NamespacedName) (*v1alpha1.UserDisableBatch, string, *memo, error) {
+	obj := r.kind().newObject()
+	if err := r.Get(ctx, key, obj); err != nil {
+		return nil, "", nil, err
 	}
+	b, from := r.kind().view(obj), r.kind().source(obj)
 	m := r.takeMemo(b.UID)
 	if m != nil && m.rv == b.ResourceVersion {
-		return b, m, nil
+		return b, from, m, nil
 	}
 	b, err := r.freshBatch(ctx, key)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	if m != nil && m.rv != b.ResourceVersion {
 		m = nil
 	}
-	return b, m, nil
+	return b, from, m, nil
 }
 
 // freshBatch reads the batch from the API server itself: the cache may not
@@ -189,11 +199,11 @@ func (r *Reconciler) freshBatch(ctx context.Context, key types.NamespacedName) (
 	if reader == nil {
 		reader = r.Client
 	}
-	b := &v1alpha1.UserDisableBatch{}
-	if err := reader.Get(ctx, key, b); err != nil {
+	obj := r.kind().newObject()
+	if err := reader.Get(ctx, key, obj); err != nil {
 		return nil, err
 	}
-	return b, nil
+	return r.kind().view(obj), nil
 }
 
 // summarize sets phase, conditions and the completion event from the run's
@@ -212,7 +222,7 @@ func (r *Reconciler) summarize(b *v1alpha1.UserDisableBatch, err error) error {
 		}
 		now := metav1.NewTime(r.now())
 		st.CompletedAt = &now
-		msg := completionMessage(b)
+		msg := completionMessage(r.kind().op, b)
 		ctrlkit.Summarize(&st.CommonStatus, b.Generation, nil, msg)
 		ctrlkit.SetCondition(&st.CommonStatus, b.Generation, v1alpha1.ConditionReady, true, reason, msg)
 		r.event(b, corev1.EventTypeNormal, reason, msg)
@@ -236,7 +246,7 @@ func (r *Reconciler) summarize(b *v1alpha1.UserDisableBatch, err error) error {
 	default:
 		if err == nil {
 			// Not finished: the run yielded its worker (time slice).
-			err = ctrlkit.Waiting(time.Millisecond, v1alpha1.ReasonProgressing, "%s", progressMessage(b))
+			err = ctrlkit.Waiting(time.Millisecond, v1alpha1.ReasonProgressing, "%s", progressMessage(r.kind().op, b))
 		}
 		ctrlkit.Summarize(&st.CommonStatus, b.Generation, err, "")
 		return err
@@ -247,7 +257,7 @@ func (r *Reconciler) event(b *v1alpha1.UserDisableBatch, kind, reason, msg strin
 	if b.Spec.Reason != "" {
 		msg += " (reason: " + b.Spec.Reason + ")"
 	}
-	ctrlkit.Event(r.Recorder, b, nil, kind, reason, "Run", "%s", msg)
+	ctrlkit.Event(r.Recorder, r.kind().object(b), nil, kind, reason, "Run", "%s", msg)
 }
 
 func (r *Reconciler) now() time.Time { return ctrlkit.Now(r.Clock) }
@@ -274,19 +284,23 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.UserDisableBatch{}, directoryIndex,
-		func(o client.Object) []string { return []string{o.(*v1alpha1.UserDisableBatch).Spec.DirectoryRef.Name} }); err != nil {
+	k := r.kind()
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.newObject(), directoryIndex,
+		func(o client.Object) []string { return []string{k.view(o).Spec.DirectoryRef.Name} }); err != nil {
 		return err
 	}
-	if err := mgr.Add(&janitor{c: r.Client, reader: r.Client, interval: DefaultJanitorInterval, now: r.now}); err != nil {
-		return err
+	if !r.Enable {
+		// One janitor sweeps the audit exports of both kinds.
+		if err := mgr.Add(&janitor{c: r.Client, reader: r.Client, interval: DefaultJanitorInterval, now: r.now}); err != nil {
+			return err
+		}
 	}
 	name := r.Name
 	if name == "" {
-		name = "userdisablebatch"
+		name = strings.ToLower(k.name)
 	}
 	bld := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.UserDisableBatch{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
+		For(k.newObject(), builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deletionStarted))).
 		Watches(&v1alpha1.Directory{}, handler.EnqueueRequestsFromMapFunc(r.batchesForDirectory),
 			builder.WithPredicates(connection.UsabilityChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
@@ -298,15 +312,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *Reconciler) batchesForDirectory(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.UserDisableBatchList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{directoryIndex: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "Listing UserDisableBatches for Directory failed", "directory", o.GetName())
+	list := r.kind().newList()
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{directoryIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "Listing batches for Directory failed", "kind", r.kind().name, "directory", o.GetName())
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, b := range list.Items {
+	for _, b := range r.kind().items(list) {
 		if !finished(b.Status.Phase) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
 		}
 	}
 	return reqs

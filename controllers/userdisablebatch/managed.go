@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
+	"github.com/directory-operator/directory-operator/internal/graph"
 )
 
 // Kinds never fight: a user a Full-policy DirectoryUser of the batch's
@@ -26,10 +27,13 @@ func (ru *run) loadManaged(ctx context.Context) error {
 		return fmt.Errorf("listing DirectoryUsers: %w", err)
 	}
 	ru.managed = map[string]string{}
-	for _, du := range list.Items {
+	ru.dus = map[string]*v1alpha1.DirectoryUser{}
+	for i := range list.Items {
+		du := &list.Items[i]
 		if du.Spec.DirectoryRef.Name != ru.b.Spec.DirectoryRef.Name || du.Spec.ManagementPolicy == v1alpha1.ManagementObserveOnly {
 			continue
 		}
+		ru.dus[du.Name] = du
 		for _, k := range []string{du.Status.ID, du.Spec.UserPrincipalName, du.Status.UserPrincipalName} {
 			if k != "" {
 				ru.managed[strings.ToLower(k)] = du.Name
@@ -47,6 +51,43 @@ func (ru *run) managedBy(keys ...string) string {
 		}
 	}
 	return ""
+}
+
+// managedNote is the message of a row not written because a DirectoryUser
+// manages the user, or "" when the row may be written.
+func (ru *run) managedNote(u graph.User, given string) string {
+	if ru.op.target {
+		return ru.enableManagedNote(u, given)
+	}
+	du := ru.managedBy(u.ID, u.UserPrincipalName, given)
+	switch {
+	case du == "" || (!ru.b.Spec.DryRun && ru.b.Spec.DisableManaged):
+		return ""
+	case ru.b.Spec.DisableManaged:
+		return "managed by DirectoryUser " + du + "; a real run holds it disabled through it"
+	}
+	return managedMessage(du)
+}
+
+// writtenNote is the message of a row just written.
+func (ru *run) writtenNote(keys ...string) string {
+	du := ru.managedBy(keys...)
+	switch {
+	case du == "":
+		return ""
+	case ru.op.target:
+		return releasedMessage(du, ru.from)
+	}
+	return heldMessage(du)
+}
+
+// prepareWrites does what must precede the PATCHes of rows: place the holds
+// of a disable, release those of an undo.
+func (ru *run) prepareWrites(ctx context.Context, rows []int) []int {
+	if ru.op.target {
+		return ru.releaseHolds(ctx, rows)
+	}
+	return ru.placeHolds(ctx, rows)
 }
 
 func managedMessage(du string) string {

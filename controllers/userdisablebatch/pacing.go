@@ -55,7 +55,7 @@ func (ru *run) readAheadChunks() int { return 2 * ru.chunkConcurrency() }
 // pace ends the reconcile to wait for the budget.
 func (ru *run) pace(ctx context.Context, wait time.Duration) error {
 	return ctrlkit.Waiting(wait+ctrlkit.Jitter(wait/10, 1), v1alpha1.ReasonProgressing,
-		"%s; pacing to the Directory's Graph quota", progressMessage(ru.b))
+		"%s; pacing to the Directory's Graph quota", progressMessage(ru.op, ru.b))
 }
 
 func (ru *run) sliceOver() bool {
@@ -81,7 +81,7 @@ func (ru *run) maybeCheckpoint(ctx context.Context) error {
 // from its outcome).
 func (ru *run) checkpointProgress(ctx context.Context) error {
 	ctrlkit.Summarize(&ru.b.Status.CommonStatus, ru.b.Generation,
-		ctrlkit.Waiting(0, v1alpha1.ReasonProgressing, "%s", progressMessage(ru.b)), "")
+		ctrlkit.Waiting(0, v1alpha1.ReasonProgressing, "%s", progressMessage(ru.op, ru.b)), "")
 	return ru.checkpoint(ctx)
 }
 
@@ -96,7 +96,7 @@ func (ru *run) checkpoint(ctx context.Context) error {
 	saved := ru.b.DeepCopy()
 	saved.Status.Users = saved.Status.Users[:recordedRows(ru.b)]
 	t0 := ru.r.now()
-	if err := ctrlkit.PatchStatus(ctx, ru.r.Client, saved, ru.before); err != nil {
+	if err := ru.r.patchStatus(ctx, saved, ru.before); err != nil {
 		return err
 	}
 	ru.b.ResourceVersion = saved.ResourceVersion
@@ -121,10 +121,11 @@ func pendingRows(users []string) []v1alpha1.BatchUserResult {
 // users leaves out the trailing rows not read yet: they hold nothing the
 // spec does not, and the first checkpoint, the one the first write waits
 // for, then costs the API server a few rows instead of 5,000. A group
-// batch stores every row, since its rows are the frozen member list.
+// batch (or an undo of a batch) stores every row, since its rows are the
+// frozen member list.
 func recordedRows(b *v1alpha1.UserDisableBatch) int {
 	n := len(b.Status.Users)
-	if b.Spec.Group != nil {
+	if frozenRows(b) {
 		return n
 	}
 	for n > 0 && unread(b.Status.Users[n-1]) {

@@ -3,6 +3,7 @@ package userdisablebatch
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/ctrlkit"
@@ -27,6 +28,12 @@ func countRows(rows []v1alpha1.BatchUserResult) v1alpha1.BatchCounts {
 			c.Failed++
 		case v1alpha1.OutcomeQueried:
 			c.Queried++
+		case v1alpha1.OutcomeEnabled:
+			c.Enabled++
+		case v1alpha1.OutcomeAlreadyEnabled:
+			c.AlreadyEnabled++
+		case v1alpha1.OutcomeSkipped:
+			c.Skipped++
 		}
 	}
 	return c
@@ -68,8 +75,11 @@ func pending(rows []v1alpha1.BatchUserResult) int {
 }
 
 // completionMessage is the Ready message and the completion event's note.
-func completionMessage(b *v1alpha1.UserDisableBatch) string {
+func completionMessage(op *operation, b *v1alpha1.UserDisableBatch) string {
 	c := countRows(b.Status.Users)
+	if op.target && !b.Spec.DryRun {
+		return enableCompletionMessage(c)
+	}
 	if b.Spec.DryRun {
 		enabled := 0
 		for _, row := range b.Status.Users {
@@ -77,8 +87,12 @@ func completionMessage(b *v1alpha1.UserDisableBatch) string {
 				enabled++
 			}
 		}
-		return fmt.Sprintf("Queried %d of %d users (dry run, nothing written): %d enabled, %d disabled, %d protected, %d managed by a DirectoryUser, %d not found, %d failed",
+		msg := fmt.Sprintf("Queried %d of %d users (dry run, nothing written): %d enabled, %d disabled, %d protected, %d managed by a DirectoryUser, %d not found, %d failed",
 			c.Queried+c.Protected+c.Managed, c.Total, enabled, int(c.Queried)-enabled, c.Protected, c.Managed, c.NotFound, c.Failed)
+		if c.Skipped > 0 {
+			msg += fmt.Sprintf(", %d skipped (already disabled before the source batch)", c.Skipped)
+		}
+		return msg
 	}
 	msg := fmt.Sprintf("Disabled %d of %d users: %d already disabled, %d not found, %d protected, %d failed",
 		c.Disabled, c.Total, c.AlreadyDisabled, c.NotFound, c.Protected, c.Failed)
@@ -95,13 +109,30 @@ func completionMessage(b *v1alpha1.UserDisableBatch) string {
 	return msg
 }
 
+// enableCompletionMessage is completionMessage for a UserEnableBatch.
+func enableCompletionMessage(c v1alpha1.BatchCounts) string {
+	msg := fmt.Sprintf("Enabled %d of %d users: %d already enabled, %d not found, %d protected, %d failed",
+		c.Enabled, c.Total, c.AlreadyEnabled, c.NotFound, c.Protected, c.Failed)
+	if c.Skipped > 0 {
+		msg += fmt.Sprintf(", %d skipped (already disabled before the source batch; left disabled)", c.Skipped)
+	}
+	if c.Managed > 0 {
+		msg += fmt.Sprintf(", %d managed by a DirectoryUser (not written)", c.Managed)
+	}
+	return msg
+}
+
 // progressMessage is the Reconciling message while the batch runs.
-func progressMessage(b *v1alpha1.UserDisableBatch) string {
+func progressMessage(op *operation, b *v1alpha1.UserDisableBatch) string {
 	c := countRows(b.Status.Users)
 	if b.Spec.DryRun {
 		return fmt.Sprintf("Queried %d of %d users", c.Queried+c.Protected+c.Managed+c.NotFound+c.Failed, c.Total)
 	}
-	return fmt.Sprintf("Disabled %d of %d users, %d pending", c.Disabled, c.Total, pending(b.Status.Users))
+	done := c.Disabled
+	if op.target {
+		done = c.Enabled
+	}
+	return fmt.Sprintf("%s %d of %d users, %d pending", strings.ToUpper(op.verb[:1])+op.verb[1:], done, c.Total, pending(b.Status.Users))
 }
 
 func asStalled(err error, target **ctrlkit.StalledError) bool {

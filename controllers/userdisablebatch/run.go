@@ -30,6 +30,10 @@ type run struct {
 	before *v1alpha1.UserDisableBatch
 	gc     Graph
 	safety connection.Safety
+	// op is what the batch writes; from is the UserDisableBatch a
+	// UserEnableBatch undoes ("" otherwise).
+	op   *operation
+	from string
 	// m is carried over from the previous reconcile in this process (see memo).
 	m *memo
 
@@ -50,6 +54,7 @@ type run struct {
 	// managed maps users DirectoryUsers manage to their names (see
 	// managed.go); held records the holds placed in this reconcile.
 	managed map[string]string
+	dus     map[string]*v1alpha1.DirectoryUser
 	held    map[string]bool
 	// stopping is set once the batch is being deleted: no new reads or
 	// writes, only the confirmation of writes whose answer was lost.
@@ -62,9 +67,9 @@ type run struct {
 // may have been written by whoever recorded it, and is confirmed first.
 func (r *Reconciler) newRun(ctx context.Context, b *v1alpha1.UserDisableBatch, m *memo) *run {
 	ru := &run{r: r, b: b, before: b.DeepCopy(), started: r.now(), m: m, byID: map[string]int{}, held: map[string]bool{},
-		stopping: !b.DeletionTimestamp.IsZero(), meter: &graph.Meter{}}
+		stopping: !b.DeletionTimestamp.IsZero(), meter: &graph.Meter{}, op: r.kind().op}
 	ru.lastCheckpoint = ru.started
-	if b.Spec.Group == nil && b.Status.Phase == v1alpha1.BatchRunning {
+	if !frozenRows(b) && b.Status.Phase == v1alpha1.BatchRunning {
 		// Users not read yet have no stored row (see recordedRows).
 		b.Status.Users = append(b.Status.Users, pendingRows(b.Spec.Users[min(len(b.Status.Users), len(b.Spec.Users)):])...)
 	}
@@ -80,11 +85,6 @@ func (r *Reconciler) newRun(ctx context.Context, b *v1alpha1.UserDisableBatch, m
 		ru.resumeConfirmations(ctx)
 	}
 	return ru
-}
-
-// dueForDisable is a Pending row that was read enabled and not yet written.
-func dueForDisable(row v1alpha1.BatchUserResult) bool {
-	return row.Outcome == v1alpha1.OutcomePending && row.AccountEnabledBefore != nil && *row.AccountEnabledBefore
 }
 
 // unread is a Pending row whose state has not been read yet.
@@ -130,31 +130,29 @@ func (ru *run) execute(ctx context.Context) error {
 }
 
 // resolve freezes the batch's users into status rows, in spec order (or, for
-// a group, sorted by UPN), and moves the batch to Running.
+// a group or a selection, sorted by UPN), and moves the batch to Running.
 func (ru *run) resolve(ctx context.Context) error {
 	b := ru.b
-	var rows []v1alpha1.BatchUserResult
-	if b.Spec.Group != nil {
+	switch {
+	case ru.from != "":
+		rows, err := ru.sourceRows(ctx)
+		if err != nil {
+			return err
+		}
+		b.Status.Users = rows
+	case b.Spec.Group != nil:
 		members, err := ru.groupMembers(ctx)
 		if err != nil {
 			return err
 		}
-		rows = make([]v1alpha1.BatchUserResult, len(members))
-		for i, m := range members {
-			rows[i] = v1alpha1.BatchUserResult{User: m.UserPrincipalName, Outcome: v1alpha1.OutcomePending}
-			if rows[i].User == "" {
-				rows[i].User = m.ID
-			}
+		ru.freeze(members, nil)
+	case b.Spec.Filter != "" || b.Spec.InactiveFor != nil:
+		users, selectedBy, err := ru.selectUsers(ctx)
+		if err != nil {
+			return err
 		}
-		b.Status.Users = rows
-		// The listing already carries each member's state: classify now and
-		// save one read per 20 members.
-		for i, m := range members {
-			if m.ID != "" && m.AccountEnabled != nil {
-				ru.classify(i, m, false)
-			}
-		}
-	} else {
+		ru.freeze(users, selectedBy)
+	default:
 		seen := make(map[string]int, len(b.Spec.Users))
 		for i, u := range b.Spec.Users {
 			key := strings.ToLower(strings.TrimSpace(u))
@@ -164,17 +162,39 @@ func (ru *run) resolve(ctx context.Context) error {
 			}
 			seen[key] = i
 		}
-		rows = pendingRows(b.Spec.Users)
-		b.Status.Users = rows
+		b.Status.Users = pendingRows(b.Spec.Users)
 	}
 	b.Status.Phase = v1alpha1.BatchRunning
 	now := metav1.NewTime(ru.r.now())
 	b.Status.StartedAt = &now
-	log.FromContext(ctx).Info("Started batch", "users", len(rows), "dryRun", b.Spec.DryRun)
+	log.FromContext(ctx).Info("Started batch", "users", len(b.Status.Users), "dryRun", b.Spec.DryRun)
 	// No checkpoint yet: nothing was written, and the first one (before the
 	// first write, or on the way out) records the rows anyway. At 5,000
 	// rows a checkpoint costs the API server about a second.
 	return nil
+}
+
+// freeze makes the rows of users listed by Graph (a group's members, a
+// selection). The listing already carries each user's state: they are
+// classified now, which saves one read per 20 users. selectedBy, when
+// set, gives each row the value that selected it.
+func (ru *run) freeze(users []graph.User, selectedBy []string) {
+	rows := make([]v1alpha1.BatchUserResult, len(users))
+	for i, m := range users {
+		rows[i] = v1alpha1.BatchUserResult{User: m.UserPrincipalName, Outcome: v1alpha1.OutcomePending}
+		if rows[i].User == "" {
+			rows[i].User = m.ID
+		}
+		if selectedBy != nil {
+			rows[i].SelectedBy = selectedBy[i]
+		}
+	}
+	ru.b.Status.Users = rows
+	for i, m := range users {
+		if m.ID != "" && m.AccountEnabled != nil {
+			ru.classify(i, m, false)
+		}
+	}
 }
 
 func (ru *run) groupMembers(ctx context.Context) ([]graph.User, error) {

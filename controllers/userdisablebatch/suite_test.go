@@ -54,8 +54,15 @@ func TestMain(m *testing.M) {
 			}).SetupWithManager(mgr); err != nil {
 				return err
 			}
-			return (&userdisablebatch.Reconciler{
+			if err := (&userdisablebatch.Reconciler{
 				Client: mgr.GetClient(), Connector: connection.Port[userdisablebatch.Graph](res), Recorder: mgr.GetEventRecorder("directory-operator"),
+				Concurrency: 2,
+				Filter:      ownedBy(""),
+			}).SetupWithManager(mgr); err != nil {
+				return err
+			}
+			return (&userdisablebatch.Reconciler{
+				Enable: true, Client: mgr.GetClient(), Connector: connection.Port[userdisablebatch.Graph](res), Recorder: mgr.GetEventRecorder("directory-operator"),
 				Concurrency: 2,
 				Filter:      ownedBy(""),
 			}).SetupWithManager(mgr)
@@ -67,7 +74,9 @@ func TestMain(m *testing.M) {
 // and every other object (Directories).
 func ownedBy(owner string) predicate.Predicate {
 	return predicate.NewPredicateFuncs(func(o client.Object) bool {
-		if _, ok := o.(*v1alpha1.UserDisableBatch); !ok {
+		switch o.(type) {
+		case *v1alpha1.UserDisableBatch, *v1alpha1.UserEnableBatch:
+		default:
 			return true
 		}
 		return o.GetLabels()[ownerLabel] == owner

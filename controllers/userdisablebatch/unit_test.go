@@ -43,7 +43,7 @@ func TestUnitRowsReachTheirOutcomes(t *testing.T) {
 		for _, it := range items {
 			due := false
 			for _, row := range stored.Status.Users {
-				due = due || (row.ID == it.ID && dueForDisable(row))
+				due = due || (row.ID == it.ID && disableOp.due(row))
 			}
 			if !due {
 				t.Errorf("PATCH %s sent before a checkpoint recorded it as due", it.ID)
@@ -115,11 +115,11 @@ func TestUnitWriteAnswers(t *testing.T) {
 			b := batch("w", "ann@contoso.com")
 			b.Status.Users = []v1alpha1.BatchUserResult{{User: "ann@contoso.com", ID: "id-ann", Outcome: v1alpha1.OutcomePending, AccountEnabledBefore: enabled(true)}}
 			u := newUnit(t)
-			ru := &run{r: u.r, b: b, m: newMemo(), byID: map[string]int{}}
+			ru := &run{r: u.r, b: b, m: newMemo(), byID: map[string]int{}, op: disableOp}
 			var o outcome
 			ru.applyWrite(0, tc.err, false, &o)
 			row := b.Status.Users[0]
-			if row.Outcome != tc.outcome || dueForDisable(row) != tc.due {
+			if row.Outcome != tc.outcome || disableOp.due(row) != tc.due {
 				t.Errorf("row %+v, want %s (due %v)", row, tc.outcome, tc.due)
 			}
 			if _, confirming := ru.m.confirm[0]; confirming != tc.confirm {
@@ -136,7 +136,7 @@ func TestUnitChunkForbiddenStallsTheBatch(t *testing.T) {
 	due := v1alpha1.BatchUserResult{Outcome: v1alpha1.OutcomePending, AccountEnabledBefore: enabled(true)}
 	b.Status.Users = []v1alpha1.BatchUserResult{due, due}
 	u := newUnit(t)
-	ru := &run{r: u.r, b: b, m: newMemo(), byID: map[string]int{}}
+	ru := &run{r: u.r, b: b, m: newMemo(), byID: map[string]int{}, op: disableOp}
 	forbidden := &graph.Error{Kind: graph.Forbidden, StatusCode: 403, Code: "Authorization_RequestDenied"}
 	rs := []graph.ItemResult{{Err: forbidden}, {Err: forbidden}}
 	var o outcome
@@ -144,7 +144,7 @@ func TestUnitChunkForbiddenStallsTheBatch(t *testing.T) {
 		ru.applyWrite(i, rs[i].Err, allForbidden(rs), &o)
 	}
 	err := o.err()
-	if !dueForDisable(b.Status.Users[0]) || !dueForDisable(b.Status.Users[1]) {
+	if !disableOp.due(b.Status.Users[0]) || !disableOp.due(b.Status.Users[1]) {
 		t.Errorf("rows changed: %+v", b.Status.Users)
 	}
 	var stalled *ctrlkit.StalledError

@@ -106,7 +106,7 @@ func (ru *run) wave(ctx context.Context, w work) error {
 		wg      sync.WaitGroup
 	)
 	for c := range wChunks {
-		wChunks[c] = ru.placeHolds(ctx, wChunks[c])
+		wChunks[c] = ru.prepareWrites(ctx, wChunks[c])
 	}
 	wg.Go(func() { results = ru.writeWave(ctx, wChunks) })
 	// The rows read and the rows written are disjoint (unread or
@@ -127,7 +127,7 @@ func (ru *run) wave(ctx context.Context, w work) error {
 		}
 	}
 	if n > 0 {
-		log.FromContext(ctx).V(1).Info("Disabled users", "users", n, "requests", len(wChunks), "elapsed", ru.r.now().Sub(ru.started).String())
+		log.FromContext(ctx).V(1).Info("Wrote users", "accountEnabled", ru.op.target, "users", n, "requests", len(wChunks), "elapsed", ru.r.now().Sub(ru.started).String())
 	}
 	return o.err()
 }
@@ -153,11 +153,11 @@ func (ru *run) work() work {
 		case unconfirmed || !ru.rowReady(i, now):
 		case unread(row):
 			w.read = append(w.read, i)
-		case ru.b.Spec.DryRun || !dueForDisable(row):
+		case ru.b.Spec.DryRun || !ru.op.due(row):
 		case ru.safety.Protected(row.ID, row.User):
-			ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, AccountEnabled: ptr(true),
+			ru.b.Status.Users[i] = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, AccountEnabled: ptr(!ru.op.target),
 				Outcome: v1alpha1.OutcomeProtected, Message: "listed in the Directory's safety.protectedUsers"}
-		case i < len(saved) && dueForDisable(saved[i]):
+		case i < len(saved) && ru.op.due(saved[i]):
 			w.write = append(w.write, i)
 		}
 	}
@@ -204,14 +204,14 @@ func (ru *run) applyRead(i int, res graph.UserResult, o *outcome) {
 		case graph.NotFound:
 			delete(ru.m.confirm, i)
 			delete(ru.m.retry, i)
-			*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, Outcome: v1alpha1.OutcomeNotFound}
+			*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, Outcome: v1alpha1.OutcomeNotFound}
 		case graph.Invalid:
 			if confirming {
 				ru.retryLater(i)
 				return
 			}
 			delete(ru.m.retry, i)
-			*row = v1alpha1.BatchUserResult{User: row.User, Outcome: v1alpha1.OutcomeFailed, Message: errMessage(res.Err)}
+			*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, Outcome: v1alpha1.OutcomeFailed, Message: errMessage(res.Err)}
 		case graph.Throttled, graph.Forbidden, graph.Unauthorized:
 			// The batch's problem, not this row's: the row stays as it is.
 			o.note(res.Err)
@@ -235,32 +235,29 @@ func (ru *run) classify(i int, u graph.User, reread bool) {
 	row := &ru.b.Status.Users[i]
 	if !reread {
 		if j, dup := ru.byID[strings.ToLower(u.ID)]; dup && j != i {
-			*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, Outcome: v1alpha1.OutcomeFailed,
+			*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: u.ID, Outcome: v1alpha1.OutcomeFailed,
 				Message: fmt.Sprintf("same user as row %d (%s); not processed twice", j, ru.b.Status.Users[j].User)}
 			return
 		}
 		ru.byID[strings.ToLower(u.ID)] = i
 	}
-	*row = v1alpha1.BatchUserResult{User: row.User, ID: u.ID, JobTitle: rowTitle(u.JobTitle), Outcome: v1alpha1.OutcomePending}
+	*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: u.ID, JobTitle: rowTitle(u.JobTitle), Outcome: v1alpha1.OutcomePending}
 	protected := ru.protection(u, row.User)
-	managedBy := ru.managedBy(u.ID, u.UserPrincipalName, row.User)
+	managed := ru.managedNote(u, row.User)
 	switch {
 	case protected != "":
 		// Dry runs too: what a real run would do is what a query is for.
 		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeProtected, copyBool(u.AccountEnabled), protected
-	case managedBy != "" && (ru.b.Spec.DryRun || !ru.b.Spec.DisableManaged):
-		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeManaged, copyBool(u.AccountEnabled), managedMessage(managedBy)
-		if ru.b.Spec.DisableManaged {
-			row.Message = "managed by DirectoryUser " + managedBy + "; a real run holds it disabled through it"
-		}
+	case managed != "":
+		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeManaged, copyBool(u.AccountEnabled), managed
 	case ru.b.Spec.DryRun:
 		row.Outcome, row.AccountEnabled = v1alpha1.OutcomeQueried, copyBool(u.AccountEnabled)
 	case u.AccountEnabled == nil:
 		row.Outcome, row.Message = v1alpha1.OutcomeFailed, "Graph did not report accountEnabled"
-	case !*u.AccountEnabled:
-		row.Outcome = v1alpha1.OutcomeAlreadyDisabled
+	case *u.AccountEnabled == ru.op.target:
+		row.Outcome = ru.op.already
 	default:
-		row.AccountEnabledBefore = ptr(true)
+		row.AccountEnabledBefore = ptr(!ru.op.target)
 		if !reread {
 			ru.unsaved = true
 		}
@@ -280,11 +277,11 @@ func (ru *run) protection(u graph.User, given string) string {
 
 // writeWave sends one $batch of PATCHes per chunk, all at once.
 func (ru *run) writeWave(ctx context.Context, chunks [][]int) [][]graph.ItemResult {
-	disabled := false
+	target := ru.op.target
 	return parallel(len(chunks), func(c int) []graph.ItemResult {
 		items := make([]graph.UserUpdateItem, len(chunks[c]))
 		for k, i := range chunks[c] {
-			items[k] = graph.UserUpdateItem{ID: ru.b.Status.Users[i].ID, Update: graph.UserUpdate{AccountEnabled: &disabled}}
+			items[k] = graph.UserUpdateItem{ID: ru.b.Status.Users[i].ID, Update: graph.UserUpdate{AccountEnabled: &target}}
 		}
 		res, _ := ru.gc.UpdateUsers(ctx, items)
 		return res
@@ -292,14 +289,11 @@ func (ru *run) writeWave(ctx context.Context, chunks [][]int) [][]graph.ItemResu
 }
 
 // applyWrite records one PATCH answer and reports whether the user is now
-// disabled by it.
+// in the target state by it.
 func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) bool {
 	row := &ru.b.Status.Users[i]
 	if err == nil {
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeDisabled}
-		if du := ru.managedBy(row.ID, row.User); du != "" {
-			row.Message = heldMessage(du)
-		}
+		*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, Outcome: ru.op.done, Message: ru.writtenNote(row.ID, row.User)}
 		return true
 	}
 	switch graph.KindOf(err) {
@@ -307,7 +301,7 @@ func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) boo
 		// Not executed: the row stays due.
 		o.note(err)
 	case graph.NotFound:
-		*row = v1alpha1.BatchUserResult{User: row.User, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeNotFound, Message: "deleted before it could be disabled"}
+		*row = v1alpha1.BatchUserResult{User: row.User, SelectedBy: row.SelectedBy, ID: row.ID, JobTitle: row.JobTitle, Outcome: v1alpha1.OutcomeNotFound, Message: "deleted before it could be " + ru.op.verb}
 	case graph.Forbidden:
 		if chunkForbidden {
 			// Every user refused: the app lacks the permission, which is
@@ -316,9 +310,9 @@ func (ru *run) applyWrite(i int, err error, chunkForbidden bool, o *outcome) boo
 			return false
 		}
 		// One user refused (e.g. an administrator the app may not disable).
-		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeFailed, ptr(true), errMessage(err)
+		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeFailed, ptr(!ru.op.target), errMessage(err)
 	case graph.Invalid, graph.Conflict:
-		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeFailed, ptr(true), errMessage(err)
+		row.Outcome, row.AccountEnabled, row.Message = v1alpha1.OutcomeFailed, ptr(!ru.op.target), errMessage(err)
 	default:
 		// Transient, Unknown, Unauthorized: the PATCH may or may not have
 		// been applied. Confirm by reading before sending it again.

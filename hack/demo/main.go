@@ -161,13 +161,13 @@ func run() error {
 		"directories", "--all"); err != nil {
 		return err
 	}
-	for _, kind := range []string{"directoryusers", "userdisablebatches", "groupsyncs"} {
+	for _, kind := range []string{"directoryusers", "userdisablebatches", "userenablebatches", "groupsyncs"} {
 		if err := k("wait", "-n", namespace, "--for=condition=Ready", "--timeout=180s", kind, "--all"); err != nil {
 			return err
 		}
 	}
 	step("What kubectl shows")
-	for _, kind := range []string{"directories", "directoryusers", "userdisablebatches", "groupsyncs"} {
+	for _, kind := range []string{"directories", "directoryusers", "userdisablebatches", "userenablebatches", "groupsyncs"} {
 		if err := k("get", "-n", namespace, kind); err != nil {
 			return err
 		}

@@ -41,7 +41,7 @@ func CacheOptions(namespaces []string, shard labels.Selector) cache.Options {
 		// The shard selector applies to the operator's own kinds only:
 		// Secrets and ConfigMaps they reference need not carry the shard
 		// label.
-		for _, o := range []client.Object{&v1alpha1.Directory{}, &v1alpha1.ClusterDirectory{}, &v1alpha1.DirectoryUser{}, &v1alpha1.UserDisableBatch{}, &v1alpha1.GroupSync{}} {
+		for _, o := range []client.Object{&v1alpha1.Directory{}, &v1alpha1.ClusterDirectory{}, &v1alpha1.DirectoryUser{}, &v1alpha1.UserDisableBatch{}, &v1alpha1.UserEnableBatch{}, &v1alpha1.GroupSync{}} {
 			opts.ByObject[o] = cache.ByObject{Label: shard}
 		}
 	}

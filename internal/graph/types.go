@@ -26,6 +26,8 @@ type User struct {
 	CreatedDateTime   *time.Time
 	// Manager is filled only by calls that expand or fetch the manager.
 	Manager *UserRef
+	// Lifecycle is filled only by QueryUsers.
+	Lifecycle *Lifecycle
 }
 
 // UserRef is the minimal identity of a user (e.g. a manager).

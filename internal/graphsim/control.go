@@ -24,6 +24,7 @@ import (
 //	POST /_sim/apps                 {"clientId","secret","permissions":[...]} register/replace an app
 //	POST /_sim/settings             {"throttling":bool,"replicationLagMs":n,"failureRate":p,"deltaTokenTtlMs":n}
 //	POST /_sim/advance              {"seconds":n} move the emulator clock
+//	GET  /_sim/outbox               mails sendMail accepted (DELETE: clear)
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/_sim"), "/")
 	bad := func(err string) { writeJSON(w, 400, map[string]string{"error": err}) }
@@ -43,6 +44,11 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"requests": c.Requests, "betaRequests": c.BetaRequests, "batchItems": c.BatchItems, "byEndpoint": c.ByEndpoint,
 			"byStatus": bs, "resourceUnits": c.ResourceUnits, "writes": c.Writes, "throttled": c.Throttled,
 			"userWrites": c.UserWrites, "userDisables": c.UserDisables, "posts": c.Posts, "tokenRequests": c.TokenRequests, "dropped": c.Dropped, "mailsSent": c.MailsSent})
+	case p == "/outbox" && r.Method == http.MethodGet:
+		writeJSON(w, 200, s.Outbox())
+	case p == "/outbox" && r.Method == http.MethodDelete:
+		s.ClearOutbox()
+		w.WriteHeader(204)
 	case p == "/counters/reset" && r.Method == http.MethodPost:
 		s.ResetCounters()
 		w.WriteHeader(204)

@@ -145,6 +145,8 @@ type store struct {
 	gLog      []logEntry
 	// purgedGroups: permanently deleted group id -> its final log seq.
 	purgedGroups map[string]uint64
+	// outbox holds the mails sendMail accepted.
+	outbox []Mail
 }
 
 func newStore() *store {

@@ -1325,42 +1325,6 @@ func hRevoke(s *Server, c *call) gresp {
 	return c.jsonResp(200, newObj(2).add("@odata.context", c.ctx("Edm.Boolean")).add("value", true))
 }
 
-// hSendMail accepts a message for delivery; the emulator only records it.
-func hSendMail(s *Server, c *call) gresp {
-	if strings.HasPrefix(strings.ToLower(c.hdr.Get("Content-Type")), "text/plain") {
-		// MIME format: the body is the base64-encoded MIME message.
-		mime := strings.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
-				return -1
-			}
-			return r
-		}, string(c.body))
-		if dec, err := base64.StdEncoding.DecodeString(mime); mime == "" || err != nil || !strings.Contains(strings.ToLower(string(dec)), "to:") {
-			return c.errResp(badRequest("ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."))
-		}
-	} else {
-		var body map[string]any
-		if gerr := decodeJSONBody(c, &body); gerr != nil {
-			return c.errResp(gerr)
-		}
-		msg, ok := body["message"].(map[string]any)
-		if !ok {
-			return c.errResp(badRequest("ErrorInvalidRecipients", "At least one recipient is required, but none were found."))
-		}
-		if to, ok := msg["toRecipients"].([]any); !ok || len(to) == 0 {
-			return c.errResp(badRequest("ErrorInvalidRecipients", "At least one recipient is required, but none were found."))
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.writeUserLocked(c.segs[1])
-	if r == nil {
-		return c.errResp(&gerror{status: 404, code: "ErrorInvalidUser", msg: fmt.Sprintf("The requested user '%s' is invalid.", c.segs[1])})
-	}
-	s.cnt.mails++
-	return gresp{status: 202}
-}
-
 // orderedBefore is $orderby's comparison for every collection: properties
 // in order, strings case-insensitively, timestamps by time, ties by id so
 // that paging is stable.

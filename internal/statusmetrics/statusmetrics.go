@@ -27,17 +27,17 @@ const DefaultGroupSyncInterval = 15 * time.Minute
 
 var (
 	readyDesc = prometheus.NewDesc("directory_operator_ready",
-		"1 when the object's Ready condition is True, else 0 (reason: the condition's reason), for Directory, GroupSync and UserDisableBatch.",
+		"1 when the object's Ready condition is True, else 0 (reason: the condition's reason), for Directory, GroupSync, UserDisableBatch and UserEnableBatch.",
 		[]string{"kind", "namespace", "name", "reason"}, nil)
 	usersDesc = prometheus.NewDesc("directory_operator_directoryusers",
 		"DirectoryUsers by Directory, Ready status and reason.",
 		[]string{"namespace", "directory", "ready", "reason"}, nil)
 	batchPhaseDesc = prometheus.NewDesc("directory_operator_batch_phase",
-		"1 for the UserDisableBatch's current phase (Pending, Running, Completed, CompletedWithErrors, Failed).",
-		[]string{"namespace", "name", "phase"}, nil)
+		"1 for the batch's (UserDisableBatch, UserEnableBatch) current phase (Pending, Running, Completed, CompletedWithErrors, Failed).",
+		[]string{"kind", "namespace", "name", "phase"}, nil)
 	batchUsersDesc = prometheus.NewDesc("directory_operator_batch_users",
-		"UserDisableBatch rows by outcome (total, disabled, alreadyDisabled, notFound, protected, failed, queried).",
-		[]string{"namespace", "name", "outcome"}, nil)
+		"Batch rows by outcome (total, disabled, alreadyDisabled, enabled, alreadyEnabled, skipped, notFound, protected, managed, failed, queried).",
+		[]string{"kind", "namespace", "name", "outcome"}, nil)
 	lastSyncDesc = prometheus.NewDesc("directory_operator_groupsync_last_sync_timestamp_seconds",
 		"Unix time of the GroupSync's last completed sync (absent before the first).",
 		[]string{"namespace", "name"}, nil)
@@ -88,7 +88,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	var batches v1alpha1.UserDisableBatchList
 	if c.Reader.List(ctx, &batches) == nil {
 		for i := range batches.Items {
-			collectBatch(ch, &batches.Items[i])
+			b := &batches.Items[i]
+			collectBatch(ch, "UserDisableBatch", b.Namespace, b.Name, &b.Status)
+		}
+	}
+	var undos v1alpha1.UserEnableBatchList
+	if c.Reader.List(ctx, &undos) == nil {
+		for i := range undos.Items {
+			b := &undos.Items[i]
+			collectBatch(ch, "UserEnableBatch", b.Namespace, b.Name, &b.Status)
 		}
 	}
 	var syncs v1alpha1.GroupSyncList
@@ -124,20 +132,26 @@ func collectUsers(ch chan<- prometheus.Metric, users []v1alpha1.DirectoryUser) {
 	}
 }
 
-func collectBatch(ch chan<- prometheus.Metric, b *v1alpha1.UserDisableBatch) {
-	ready(ch, "UserDisableBatch", b.Namespace, b.Name, b.Status.Conditions)
-	phase := b.Status.Phase
+func collectBatch(ch chan<- prometheus.Metric, kind, ns, name string, st *v1alpha1.UserDisableBatchStatus) {
+	ready(ch, kind, ns, name, st.Conditions)
+	phase := st.Phase
 	if phase == "" {
 		phase = v1alpha1.BatchPending
 	}
-	ch <- prometheus.MustNewConstMetric(batchPhaseDesc, prometheus.GaugeValue, 1, b.Namespace, b.Name, string(phase))
-	c := b.Status.Counts
+	ch <- prometheus.MustNewConstMetric(batchPhaseDesc, prometheus.GaugeValue, 1, kind, ns, name, string(phase))
+	c := st.Counts
 	if c == nil {
 		return
 	}
-	for outcome, v := range map[string]int32{"total": c.Total, "disabled": c.Disabled, "alreadyDisabled": c.AlreadyDisabled,
-		"notFound": c.NotFound, "protected": c.Protected, "failed": c.Failed, "queried": c.Queried} {
-		ch <- prometheus.MustNewConstMetric(batchUsersDesc, prometheus.GaugeValue, float64(v), b.Namespace, b.Name, outcome)
+	counts := map[string]int32{"total": c.Total, "notFound": c.NotFound, "protected": c.Protected, "managed": c.Managed,
+		"failed": c.Failed, "queried": c.Queried}
+	if kind == "UserEnableBatch" {
+		counts["enabled"], counts["alreadyEnabled"], counts["skipped"] = c.Enabled, c.AlreadyEnabled, c.Skipped
+	} else {
+		counts["disabled"], counts["alreadyDisabled"] = c.Disabled, c.AlreadyDisabled
+	}
+	for outcome, v := range counts {
+		ch <- prometheus.MustNewConstMetric(batchUsersDesc, prometheus.GaugeValue, float64(v), kind, ns, name, outcome)
 	}
 }
 

@@ -36,11 +36,14 @@ func TestCollector(t *testing.T) {
 	batch.Status.Counts = &v1alpha1.BatchCounts{Total: 3, Disabled: 2, Failed: 1}
 	// A batch not reconciled yet has no phase and no counts.
 	fresh := &v1alpha1.UserDisableBatch{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "fresh"}}
+	undo := &v1alpha1.UserEnableBatch{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "undo"}}
+	undo.Status.Phase = v1alpha1.BatchCompleted
+	undo.Status.Counts = &v1alpha1.BatchCounts{Total: 2, Enabled: 1, Skipped: 1}
 	gs := &v1alpha1.GroupSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "g"}, Spec: v1alpha1.GroupSyncSpec{Interval: &metav1.Duration{Duration: time.Hour}}}
 	gs.Status.Conditions = ready
 	gs.Status.LastSync = &v1alpha1.LastSync{Time: last}
 
-	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(dir, u1, u2, u3, batch, fresh, gs).Build()
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(dir, u1, u2, u3, batch, fresh, undo, gs).Build()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(&Collector{Reader: reader})
 	want := `
@@ -48,10 +51,11 @@ func TestCollector(t *testing.T) {
 # TYPE directory_operator_directoryusers gauge
 directory_operator_directoryusers{directory="tenant",namespace="ns",ready="True",reason="Succeeded"} 2
 directory_operator_directoryusers{directory="tenant",namespace="ns",ready="Unknown",reason=""} 1
-# HELP directory_operator_batch_phase 1 for the UserDisableBatch's current phase (Pending, Running, Completed, CompletedWithErrors, Failed).
+# HELP directory_operator_batch_phase 1 for the batch's (UserDisableBatch, UserEnableBatch) current phase (Pending, Running, Completed, CompletedWithErrors, Failed).
 # TYPE directory_operator_batch_phase gauge
-directory_operator_batch_phase{name="b",namespace="ns",phase="CompletedWithErrors"} 1
-directory_operator_batch_phase{name="fresh",namespace="ns",phase="Pending"} 1
+directory_operator_batch_phase{kind="UserDisableBatch",name="b",namespace="ns",phase="CompletedWithErrors"} 1
+directory_operator_batch_phase{kind="UserDisableBatch",name="fresh",namespace="ns",phase="Pending"} 1
+directory_operator_batch_phase{kind="UserEnableBatch",name="undo",namespace="ns",phase="Completed"} 1
 # HELP directory_operator_groupsync_last_sync_timestamp_seconds Unix time of the GroupSync's last completed sync (absent before the first).
 # TYPE directory_operator_groupsync_last_sync_timestamp_seconds gauge
 directory_operator_groupsync_last_sync_timestamp_seconds{name="g",namespace="ns"} 1.7e+09
@@ -65,8 +69,8 @@ directory_operator_groupsync_interval_seconds{name="g",namespace="ns"} 3600
 		t.Error(err)
 	}
 	for name, n := range map[string]int{
-		"directory_operator_ready":                          4, // Directory, two batches, GroupSync
-		"directory_operator_batch_users":                    7,
+		"directory_operator_ready":                          5,  // Directory, three batches, GroupSync
+		"directory_operator_batch_users":                    17, // 8 outcomes of a disable, 9 of an enable
 		"directory_operator_directory_graph_window":         4,
 		"directory_operator_directory_graph_window_seconds": 1,
 	} {

@@ -81,6 +81,13 @@ func batch(edit func(*v1alpha1.UserDisableBatchSpec)) client.Object {
 	return b
 }
 
+func undo(edit func(*v1alpha1.UserEnableBatchSpec)) client.Object {
+	b := &v1alpha1.UserEnableBatch{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "bad-"},
+		Spec: v1alpha1.UserEnableBatchSpec{DirectoryRef: v1alpha1.DirectoryReference{Name: "tenant"}, FromBatch: "incident"}}
+	edit(&b.Spec)
+	return b
+}
+
 func directory(edit func(*v1alpha1.DirectorySpec)) client.Object {
 	d := &v1alpha1.Directory{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "bad-"},
 		Spec: v1alpha1.DirectorySpec{TenantID: "t", ClientID: "c",
@@ -127,7 +134,12 @@ func TestBadInputIsRefusedAtAdmission(t *testing.T) {
 
 		{"batch with users and group", batch(func(s *v1alpha1.UserDisableBatchSpec) {
 			s.Group = &v1alpha1.BatchGroupSelector{GroupSelector: v1alpha1.GroupSelector{ID: "g"}}
-		}), "set exactly one of users or group"},
+		}), "set exactly one of users, group, filter or inactiveFor"},
+		{"batch with filter and inactiveFor", batch(func(s *v1alpha1.UserDisableBatchSpec) {
+			s.Users, s.Filter, s.InactiveFor = nil, "department eq 'Sales'", dur(90*24*time.Hour)
+		}), "set exactly one of users, group, filter or inactiveFor"},
+		{"batch with neither users nor a selection", batch(func(s *v1alpha1.UserDisableBatchSpec) { s.Users = nil }), "set exactly one of users, group, filter or inactiveFor"},
+		{"batch inactiveFor under a day", batch(func(s *v1alpha1.UserDisableBatchSpec) { s.Users, s.InactiveFor = nil, dur(time.Hour) }), "inactiveFor must be at least 24h"},
 		{"batch with an empty user", batch(func(s *v1alpha1.UserDisableBatchSpec) { s.Users = []string{""} }), "spec.users[0]: Invalid value: \"\": spec.users[0] in body should be at least 1 chars long"},
 		{"batch over 5000 users", batch(func(s *v1alpha1.UserDisableBatchSpec) {
 			s.Users = make([]string, 5001)
@@ -135,6 +147,11 @@ func TestBadInputIsRefusedAtAdmission(t *testing.T) {
 				s.Users[i] = "u"
 			}
 		}), "spec.users: Too many: 5001: must have at most 5000 items"},
+
+		{"undo with users and fromBatch", undo(func(s *v1alpha1.UserEnableBatchSpec) { s.Users = []string{"a@contoso.com"} }), "set exactly one of users or fromBatch"},
+		{"undo with neither users nor fromBatch", undo(func(s *v1alpha1.UserEnableBatchSpec) { s.FromBatch = "" }), "set exactly one of users or fromBatch"},
+		{"undo fromBatch not a name", undo(func(s *v1alpha1.UserEnableBatchSpec) { s.FromBatch = "Incident_1" }), "spec.fromBatch in body should match"},
+		{"undo retention under 1h", undo(func(s *v1alpha1.UserEnableBatchSpec) { s.ExportRetention = dur(time.Minute) }), "exportRetention must be at least 1h"},
 
 		{"two credentials", directory(func(s *v1alpha1.DirectorySpec) {
 			s.Credential.WorkloadIdentity = &v1alpha1.WorkloadIdentityCredential{}

@@ -116,6 +116,7 @@ var scenarioNames = map[int]string{
 	5:  "5. Apply DirectoryUsers (unthrottled)",
 	6:  "6. Idle hour, drift detection",
 	7:  "7. Apply → Ready, one DirectoryUser",
+	8:  "8. Undo a disable (UserEnableBatch fromBatch, L quota)",
 	9:  "9. Plan a pull request (kubectl entra plan)",
 	10: "10. Adopt existing users (DirectoryUser, L quota)",
 	11: "11. Restart with Ready DirectoryUsers",

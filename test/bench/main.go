@@ -75,7 +75,7 @@ func parseFlags() config {
 	flag.StringVar(&only, "scenarios", "", "comma-separated scenario numbers to run (default all)")
 	flag.Float64Var(&c.timeScale, "timescale", 0, "quota time compression (default 10, quick 25)")
 	flag.DurationVar(&c.graphLatency, "graph-latency", 50*time.Millisecond, "real-Graph round trip emulated (divided by the time scale)")
-	flag.IntVar(&c.batchUsers, "batch-users", 0, "users disabled/queried in scenarios 1-2 (default 10000, quick 1000)")
+	flag.IntVar(&c.batchUsers, "batch-users", 0, "users disabled/queried/re-enabled in scenarios 1, 2 and 8 (default 10000, quick 1000)")
 	flag.IntVar(&c.baselineMax, "baseline-max", 0, "users the sequential baseline really processes before extrapolating (default 2000, quick 300)")
 	flag.IntVar(&c.tenantUsers, "tenant-users", 0, "tenant size of scenarios 3-4 (default 100000, quick 5000)")
 	flag.IntVar(&c.groupMembers, "group-members", 0, "group size of scenarios 3-4 (default 50000, quick 2500)")
@@ -148,6 +148,7 @@ func main() {
 	}{
 		{7, (*harness).applyLatency},
 		{1, (*harness).disableUsers},
+		{8, (*harness).undoUsers},
 		{2, (*harness).queryUsers},
 		{3, (*harness).groupSync},
 		{9, (*harness).planUsers},
