@@ -33,10 +33,10 @@ type BudgetStatus struct {
 	Writes int64 `json:"writes"`
 	// WriteWindowSeconds is the window of the write limit.
 	WriteWindowSeconds int64 `json:"writeWindowSeconds"`
-	// AvailableResourceUnits and AvailableWrites were left when the status
-	// was written.
+	// AvailableResourceUnits were left when the status was written.
 	AvailableResourceUnits int64 `json:"availableResourceUnits"`
-	AvailableWrites        int64 `json:"availableWrites"`
+	// AvailableWrites were left when the status was written.
+	AvailableWrites int64 `json:"availableWrites"`
 	// ThrottledByGraph is true while a 429 from Graph (not the operator's
 	// own pacing) holds every caller of this budget.
 	// +optional

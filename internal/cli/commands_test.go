@@ -111,9 +111,8 @@ func TestExport(t *testing.T) {
 	}
 }
 
-// TestUndo: the confirmation, --dry-run's object, and a clear error where
-// the cluster does not serve UserEnableBatch (this envtest has only the
-// CRDs on this branch).
+// TestUndo: the confirmation, --dry-run's object, and the UserEnableBatch
+// --yes creates.
 func TestUndo(t *testing.T) {
 	ns := "cmd-undo"
 	namespace(t, ns, v1alpha1.SafetySpec{})
@@ -129,8 +128,12 @@ func TestUndo(t *testing.T) {
 		t.Errorf("declined: exit %d: %s", code, stderr)
 	}
 	_, stderr, code = run(t, "", "-n", ns, "undo", "leavers", "--yes")
-	if code != 1 || !strings.Contains(stderr, "does not serve UserEnableBatch") {
-		t.Errorf("--yes without the CRD: exit %d: %s", code, stderr)
+	ueb := &v1alpha1.UserEnableBatch{}
+	if code != 0 {
+		t.Fatalf("--yes: exit %d: %s", code, stderr)
+	}
+	if err := env.Client.Get(context.Background(), clientKey(ns, "leavers-undo"), ueb); err != nil || ueb.Spec.FromBatch != "leavers" || ueb.Spec.DirectoryRef.Name != "tenant" {
+		t.Errorf("--yes created %+v, %v; want leavers-undo from batch leavers", ueb.Spec, err)
 	}
 }
 

@@ -10,8 +10,15 @@ import (
 // the cluster nor hides one against Graph (accountEnabled: true).
 // TestDefaultsMatchAPIServer keeps this list equal to the CRDs'.
 
+func defaultRef(r *v1alpha1.DirectoryReference) {
+	if r.Kind == "" {
+		r.Kind = v1alpha1.KindDirectory
+	}
+}
+
 func defaultUser(du *v1alpha1.DirectoryUser) {
 	s := &du.Spec
+	defaultRef(&s.DirectoryRef)
 	if s.AccountEnabled == nil {
 		s.AccountEnabled = ptr(true)
 	}
@@ -48,6 +55,7 @@ func defaultDirectory(d *v1alpha1.Directory) {
 }
 
 func defaultGroupSync(g *v1alpha1.GroupSync) {
+	defaultRef(&g.Spec.DirectoryRef)
 	if g.Spec.IncludeManagers == nil {
 		g.Spec.IncludeManagers = ptr(true)
 	}
@@ -63,6 +71,9 @@ func (o *Objects) Default() {
 	}
 	for i := range o.GroupSyncs {
 		defaultGroupSync(&o.GroupSyncs[i])
+	}
+	for i := range o.Batches {
+		defaultRef(&o.Batches[i].Spec.DirectoryRef)
 	}
 }
 
