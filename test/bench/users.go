@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -115,7 +116,17 @@ const graphWritesPer150s = 3000
 // createMany creates the objects with 16 parallel writers, as a large
 // `kubectl apply` would.
 func (h *harness) createMany(ctx context.Context, objs []*v1alpha1.DirectoryUser) error {
-	return parallel(objs, func(o *v1alpha1.DirectoryUser) error { return h.kube.Create(ctx, o) })
+	return parallel(objs, func(o *v1alpha1.DirectoryUser) error {
+		// A request the API server never answers must fail and be retried,
+		// not hang the run (seen once at 10,000 objects).
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err := h.kube.Create(cctx, o)
+		if apierrors.IsAlreadyExists(err) {
+			return nil // an earlier attempt timed out on our side but was applied
+		}
+		return err
+	})
 }
 
 // parallel runs f on every item with 16 workers, retrying each item a few
