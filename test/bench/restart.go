@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -66,6 +67,8 @@ func (h *harness) restartUsers(t *table) {
 		}
 	}
 	var reconciled atomic.Int64
+	// The watch the restarted manager resumes (controllers/directoryuser/driftstate.go).
+	stateName := te.directory + "-users-delta-directoryuser-restart"
 	stop := h.startUserManager(&reconciled)
 	// One user first, so the watcher's delta link exists before the
 	// others are created and read: the steady state of a running
@@ -76,7 +79,7 @@ func (h *harness) restartUsers(t *table) {
 	}
 	h.waitFor(time.Minute, "the drift watch saved", func() bool {
 		cm := &corev1.ConfigMap{}
-		return h.kube.Get(ctx, client.ObjectKey{Namespace: te.ns, Name: te.directory + "-users-delta-directoryuser-restart"}, cm) == nil
+		return h.kube.Get(ctx, client.ObjectKey{Namespace: te.ns, Name: stateName}, cm) == nil
 	})
 	time.Sleep(time.Second) // status times have whole seconds
 	if err := h.createMany(ctx, dus[1:]); err != nil {
@@ -87,8 +90,19 @@ func (h *harness) restartUsers(t *table) {
 		return ready == n && total == n
 	})
 	// The first poll names every just-created user; they are read once
-	// more, and a later poll saves a watch with none pending.
-	h.waitQuiet(3*time.Second, 2*time.Minute)
+	// more, and a later poll saves a watch with none pending: the steady
+	// state a restart is measured from.
+	h.waitFor(2*time.Minute, "the drift watch saved with no user pending a read", func() bool {
+		cm := &corev1.ConfigMap{}
+		if err := h.kube.Get(ctx, client.ObjectKey{Namespace: te.ns, Name: stateName}, cm); err != nil {
+			return false
+		}
+		var p struct {
+			Link  string   `json:"link"`
+			Dirty []string `json:"dirty"`
+		}
+		return json.Unmarshal([]byte(cm.Data["state.json"]), &p) == nil && p.Link != "" && len(p.Dirty) == 0
+	})
 	stop()
 
 	listStart := time.Now()
