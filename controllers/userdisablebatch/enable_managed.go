@@ -60,23 +60,7 @@ func (ru *run) releaseHolds(ctx context.Context, rows []int) []int {
 	if ru.from == "" {
 		return rows
 	}
-	out := rows[:0:0]
-	for _, i := range rows {
-		row := ru.b.Status.Users[i]
-		name := ru.managedBy(row.ID, row.User)
-		if name == "" || ru.held[name] {
-			out = append(out, i)
-			continue
-		}
-		if err := ru.release(ctx, name); err != nil {
-			log.FromContext(ctx).Info("Releasing a hold failed; retrying", "directoryUser", name, "error", err.Error())
-			ru.retryLater(i)
-			continue
-		}
-		ru.held[name] = true
-		out = append(out, i)
-	}
-	return out
+	return ru.forManagers(ctx, rows, ru.release)
 }
 
 // release removes the hold annotation when it names the source batch. The

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/graph"
@@ -105,6 +106,14 @@ func (ru *run) placeHolds(ctx context.Context, rows []int) []int {
 	if !ru.b.Spec.DisableManaged {
 		return rows
 	}
+	return ru.forManagers(ctx, rows, ru.hold)
+}
+
+// forManagers runs act once per DirectoryUser managing one of rows (hold
+// or release) and returns the rows that may be written now: those with no
+// DirectoryUser, or whose DirectoryUser act has handled. A row whose act
+// failed waits for a later wave.
+func (ru *run) forManagers(ctx context.Context, rows []int, act func(context.Context, string) error) []int {
 	out := rows[:0:0]
 	for _, i := range rows {
 		row := ru.b.Status.Users[i]
@@ -113,7 +122,8 @@ func (ru *run) placeHolds(ctx context.Context, rows []int) []int {
 			out = append(out, i)
 			continue
 		}
-		if err := ru.hold(ctx, name); err != nil {
+		if err := act(ctx, name); err != nil {
+			log.FromContext(ctx).Info("Updating a DirectoryUser's hold failed; retrying", "directoryUser", name, "error", err.Error())
 			ru.retryLater(i)
 			continue
 		}
