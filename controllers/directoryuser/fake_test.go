@@ -2,8 +2,6 @@ package directoryuser
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/graph/graphfake"
 )
 
 // fakeGraph is this controller's Graph port for unit tests: each method
@@ -26,83 +25,63 @@ import (
 // the test (the step sent something the test says it must not). Calls are
 // recorded in order.
 type fakeGraph struct {
-	t              testing.TB
+	graphfake.Recorder
 	GetUserFunc    func(ctx context.Context, idOrUPN string) (graph.User, error)
 	CreateUserFunc func(ctx context.Context, u graph.NewUser) (graph.User, error)
 	UpdateUserFunc func(ctx context.Context, id string, u graph.UserUpdate) error
 	DeleteUserFunc func(ctx context.Context, id string) error
 	SetManagerFunc func(ctx context.Context, userID, managerID string) error
 	UsersDeltaFunc func(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error)
-	mu             sync.Mutex
-	calls          []string
 }
 
 var _ Graph = (*fakeGraph)(nil)
 
-func (f *fakeGraph) record(format string, args ...any) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf(format, args...))
-}
-
-func (f *fakeGraph) unset(method string) error {
-	f.t.Helper()
-	f.t.Errorf("unexpected Graph call %s (no %sFunc set)", method, method)
-	return &graph.Error{Kind: graph.Invalid, Code: "UnexpectedCall", Message: method}
-}
-
 func (f *fakeGraph) GetUser(ctx context.Context, idOrUPN string) (graph.User, error) {
-	f.record("GetUser %s", idOrUPN)
+	f.Record("GetUser %s", idOrUPN)
 	if f.GetUserFunc == nil {
-		return graph.User{}, f.unset("GetUser")
+		return graph.User{}, f.Unset("GetUser")
 	}
 	return f.GetUserFunc(ctx, idOrUPN)
 }
 
 func (f *fakeGraph) CreateUser(ctx context.Context, u graph.NewUser) (graph.User, error) {
-	f.record("CreateUser %s", u.UserPrincipalName)
+	f.Record("CreateUser %s", u.UserPrincipalName)
 	if f.CreateUserFunc == nil {
-		return graph.User{}, f.unset("CreateUser")
+		return graph.User{}, f.Unset("CreateUser")
 	}
 	return f.CreateUserFunc(ctx, u)
 }
 
 func (f *fakeGraph) UpdateUser(ctx context.Context, id string, u graph.UserUpdate) error {
-	f.record("UpdateUser %s", id)
+	f.Record("UpdateUser %s", id)
 	if f.UpdateUserFunc == nil {
-		return f.unset("UpdateUser")
+		return f.Unset("UpdateUser")
 	}
 	return f.UpdateUserFunc(ctx, id, u)
 }
 
 func (f *fakeGraph) DeleteUser(ctx context.Context, id string) error {
-	f.record("DeleteUser %s", id)
+	f.Record("DeleteUser %s", id)
 	if f.DeleteUserFunc == nil {
-		return f.unset("DeleteUser")
+		return f.Unset("DeleteUser")
 	}
 	return f.DeleteUserFunc(ctx, id)
 }
 
 func (f *fakeGraph) SetManager(ctx context.Context, userID, managerID string) error {
-	f.record("SetManager %s %s", userID, managerID)
+	f.Record("SetManager %s %s", userID, managerID)
 	if f.SetManagerFunc == nil {
-		return f.unset("SetManager")
+		return f.Unset("SetManager")
 	}
 	return f.SetManagerFunc(ctx, userID, managerID)
 }
 
 func (f *fakeGraph) UsersDelta(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error) {
-	f.record("UsersDelta")
+	f.Record("UsersDelta")
 	if f.UsersDeltaFunc == nil {
-		return "", f.unset("UsersDelta")
+		return "", f.Unset("UsersDelta")
 	}
 	return f.UsersDeltaFunc(ctx, q, fn)
-}
-
-func (f *fakeGraph) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.calls...)
 }
 
 func notFound() error {
@@ -145,7 +124,7 @@ func newUnit(t *testing.T, objs ...client.Object) *unit {
 	}
 	u := &unit{
 		kube:  b.Build(),
-		g:     &fakeGraph{t: t},
+		g:     &fakeGraph{Recorder: graphfake.Recorder{T: t}},
 		clock: clocktesting.NewFakePassiveClock(unitNow),
 		dir: &v1alpha1.Directory{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "tenant"},
 			Spec: v1alpha1.DirectorySpec{Safety: v1alpha1.SafetySpec{AllowedDomains: []string{"contoso.com"}, ProtectedUsers: []string{"admin@contoso.com"}}}},

@@ -2,17 +2,15 @@ package groupsync
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"testing"
 
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/graph/graphfake"
 )
 
 // fakeGraph is this controller's Graph port for unit tests: each method
 // calls its func field; a method the test did not set fails the test.
 type fakeGraph struct {
-	t                     testing.TB
+	graphfake.Recorder
 	GetGroupFunc          func(ctx context.Context, id string) (graph.Group, error)
 	FindGroupsFunc        func(ctx context.Context, displayName string) ([]graph.Group, error)
 	ListGroupMembersFunc  func(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error)
@@ -22,93 +20,78 @@ type fakeGraph struct {
 	UsersDeltaFunc        func(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error)
 	CountUsersFunc        func(ctx context.Context) (int, error)
 	CountGroupMembersFunc func(ctx context.Context, groupID string, transitive bool) (int, error)
-
-	mu    sync.Mutex
-	calls []string
 }
 
 var _ Graph = (*fakeGraph)(nil)
 
-func (f *fakeGraph) record(format string, args ...any) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf(format, args...))
-}
-
-func (f *fakeGraph) unset(method string) error {
-	f.t.Helper()
-	f.t.Errorf("unexpected Graph call %s (no %sFunc set)", method, method)
-	return &graph.Error{Kind: graph.Invalid, Code: "UnexpectedCall", Message: method}
-}
-
 func (f *fakeGraph) GetGroup(ctx context.Context, id string) (graph.Group, error) {
-	f.record("GetGroup %s", id)
+	f.Record("GetGroup %s", id)
 	if f.GetGroupFunc == nil {
-		return graph.Group{}, f.unset("GetGroup")
+		return graph.Group{}, f.Unset("GetGroup")
 	}
 	return f.GetGroupFunc(ctx, id)
 }
 
 func (f *fakeGraph) FindGroups(ctx context.Context, displayName string) ([]graph.Group, error) {
-	f.record("FindGroups %s", displayName)
+	f.Record("FindGroups %s", displayName)
 	if f.FindGroupsFunc == nil {
-		return nil, f.unset("FindGroups")
+		return nil, f.Unset("FindGroups")
 	}
 	return f.FindGroupsFunc(ctx, displayName)
 }
 
 func (f *fakeGraph) ListGroupMembers(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error) {
-	f.record("ListGroupMembers %s %v", groupID, transitive)
+	f.Record("ListGroupMembers %s %v", groupID, transitive)
 	if f.ListGroupMembersFunc == nil {
-		return nil, f.unset("ListGroupMembers")
+		return nil, f.Unset("ListGroupMembers")
 	}
 	return f.ListGroupMembersFunc(ctx, groupID, transitive, selectProps...)
 }
 
 func (f *fakeGraph) GetUsers(ctx context.Context, keys []string, selectProps ...string) ([]graph.UserResult, error) {
-	f.record("GetUsers %v", keys)
+	f.Record("GetUsers %v", keys)
 	if f.GetUsersFunc == nil {
-		return nil, f.unset("GetUsers")
+		return nil, f.Unset("GetUsers")
 	}
 	return f.GetUsersFunc(ctx, keys, selectProps...)
 }
 
 func (f *fakeGraph) GetManagers(ctx context.Context, userIDs []string) ([]graph.ManagerResult, error) {
-	f.record("GetManagers %v", userIDs)
+	f.Record("GetManagers %v", userIDs)
 	if f.GetManagersFunc == nil {
-		return nil, f.unset("GetManagers")
+		return nil, f.Unset("GetManagers")
 	}
 	return f.GetManagersFunc(ctx, userIDs)
 }
 
 func (f *fakeGraph) GroupMembersDelta(ctx context.Context, link, groupID string) (graph.GroupMembersDelta, error) {
-	f.record("GroupMembersDelta %s", link)
+	f.Record("GroupMembersDelta %s", link)
 	if f.GroupMembersDeltaFunc == nil {
-		return graph.GroupMembersDelta{}, f.unset("GroupMembersDelta")
+		return graph.GroupMembersDelta{}, f.Unset("GroupMembersDelta")
 	}
 	return f.GroupMembersDeltaFunc(ctx, link, groupID)
 }
 
 func (f *fakeGraph) UsersDelta(ctx context.Context, q graph.UsersDeltaQuery, fn func(graph.UserChange) error) (string, error) {
-	f.record("UsersDelta %s", q.Link)
+	f.Record("UsersDelta %s", q.Link)
 	if f.UsersDeltaFunc == nil {
-		return "", f.unset("UsersDelta")
+		return "", f.Unset("UsersDelta")
 	}
 	return f.UsersDeltaFunc(ctx, q, fn)
 }
 
 func (f *fakeGraph) CountUsers(ctx context.Context) (int, error) {
-	f.record("CountUsers")
+	f.Record("CountUsers")
 	if f.CountUsersFunc == nil {
-		return 0, f.unset("CountUsers")
+		return 0, f.Unset("CountUsers")
 	}
 	return f.CountUsersFunc(ctx)
 }
 
 func (f *fakeGraph) CountGroupMembers(ctx context.Context, groupID string, transitive bool) (int, error) {
-	f.record("CountGroupMembers %s", groupID)
+	f.Record("CountGroupMembers %s", groupID)
 	if f.CountGroupMembersFunc == nil {
-		return 0, f.unset("CountGroupMembers")
+		return 0, f.Unset("CountGroupMembers")
 	}
 	return f.CountGroupMembersFunc(ctx, groupID, transitive)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/graph/graphfake"
 )
 
 // Unit tests of the sync steps against the fake port: no envtest.
@@ -36,7 +37,7 @@ func deltaSyncer(t *testing.T, g *fakeGraph) *syncer {
 // and UPN change, and the manager column of a's active reports follows the
 // rename.
 func TestUnitDeltaMerge(t *testing.T) {
-	g := &fakeGraph{t: t}
+	g := &fakeGraph{Recorder: graphfake.Recorder{T: t}}
 	g.GroupMembersDeltaFunc = func(_ context.Context, link, id string) (graph.GroupMembersDelta, error) {
 		if link != "group-link-1" || id != "g1" {
 			t.Errorf("groups/delta(%q, %q)", link, id)
@@ -90,7 +91,7 @@ func TestUnitDeltaMerge(t *testing.T) {
 
 // An expired delta link costs one full sync, not a stuck resource.
 func TestUnitExpiredDeltaLinkRunsFullSync(t *testing.T) {
-	g := &fakeGraph{t: t}
+	g := &fakeGraph{Recorder: graphfake.Recorder{T: t}}
 	g.GroupMembersDeltaFunc = func(_ context.Context, link, _ string) (graph.GroupMembersDelta, error) {
 		if link == "group-link-1" {
 			return graph.GroupMembersDelta{}, &graph.Error{Kind: graph.Invalid, StatusCode: 410, Code: "syncStateNotFound"}
@@ -124,7 +125,7 @@ func TestUnitExpiredDeltaLinkRunsFullSync(t *testing.T) {
 // Graph errors leave the state as it was: the next sync reads the same
 // changes again.
 func TestUnitFailedDeltaLeavesStateAlone(t *testing.T) {
-	g := &fakeGraph{t: t}
+	g := &fakeGraph{Recorder: graphfake.Recorder{T: t}}
 	g.GroupMembersDeltaFunc = func(context.Context, string, string) (graph.GroupMembersDelta, error) {
 		return graph.GroupMembersDelta{Seen: true, Removed: []string{"b"}, DeltaLink: "group-link-2"}, nil
 	}

@@ -2,7 +2,6 @@ package userdisablebatch
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -19,41 +18,29 @@ import (
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/connection"
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/graph/graphfake"
 )
 
 // fakeGraph is this controller's Graph port for unit tests: each method
 // calls its func field; a method the test did not set fails the test. The
 // batch calls run in parallel chunks, so it is safe for concurrent use.
 type fakeGraph struct {
-	t                            testing.TB
+	graphfake.Recorder
 	GetUsersFunc                 func(ctx context.Context, keys []string, selectProps ...string) ([]graph.UserResult, error)
 	UpdateUsersFunc              func(ctx context.Context, updates []graph.UserUpdateItem) ([]graph.ItemResult, error)
 	RevokeSignInSessionsManyFunc func(ctx context.Context, ids []string) ([]graph.ItemResult, error)
 	FindGroupsFunc               func(ctx context.Context, displayName string) ([]graph.Group, error)
 	ListGroupMembersFunc         func(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error)
 	budget                       *graph.Budget
-
-	mu    sync.Mutex
-	calls []string
+	budgetOnce                   sync.Once
 }
 
 var _ Graph = (*fakeGraph)(nil)
 
-func (f *fakeGraph) record(format string, args ...any) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf(format, args...))
-}
-
-func (f *fakeGraph) unset(method string) error {
-	f.t.Errorf("unexpected Graph call %s (no %sFunc set)", method, method)
-	return &graph.Error{Kind: graph.Invalid, Code: "UnexpectedCall", Message: method}
-}
-
 func (f *fakeGraph) GetUsers(ctx context.Context, keys []string, selectProps ...string) ([]graph.UserResult, error) {
-	f.record("GetUsers %v", keys)
+	f.Record("GetUsers %v", keys)
 	if f.GetUsersFunc == nil {
-		return nil, f.unset("GetUsers")
+		return nil, f.Unset("GetUsers")
 	}
 	return f.GetUsersFunc(ctx, keys, selectProps...)
 }
@@ -63,51 +50,41 @@ func (f *fakeGraph) UpdateUsers(ctx context.Context, updates []graph.UserUpdateI
 	for i, u := range updates {
 		ids[i] = u.ID
 	}
-	f.record("UpdateUsers %v", ids)
+	f.Record("UpdateUsers %v", ids)
 	if f.UpdateUsersFunc == nil {
-		return nil, f.unset("UpdateUsers")
+		return nil, f.Unset("UpdateUsers")
 	}
 	return f.UpdateUsersFunc(ctx, updates)
 }
 
 func (f *fakeGraph) RevokeSignInSessionsMany(ctx context.Context, ids []string) ([]graph.ItemResult, error) {
-	f.record("RevokeSignInSessionsMany %v", ids)
+	f.Record("RevokeSignInSessionsMany %v", ids)
 	if f.RevokeSignInSessionsManyFunc == nil {
-		return nil, f.unset("RevokeSignInSessionsMany")
+		return nil, f.Unset("RevokeSignInSessionsMany")
 	}
 	return f.RevokeSignInSessionsManyFunc(ctx, ids)
 }
 
 func (f *fakeGraph) FindGroups(ctx context.Context, displayName string) ([]graph.Group, error) {
-	f.record("FindGroups %s", displayName)
+	f.Record("FindGroups %s", displayName)
 	if f.FindGroupsFunc == nil {
-		return nil, f.unset("FindGroups")
+		return nil, f.Unset("FindGroups")
 	}
 	return f.FindGroupsFunc(ctx, displayName)
 }
 
 func (f *fakeGraph) ListGroupMembers(ctx context.Context, groupID string, transitive bool, selectProps ...string) ([]graph.User, error) {
-	f.record("ListGroupMembers %s", groupID)
+	f.Record("ListGroupMembers %s", groupID)
 	if f.ListGroupMembersFunc == nil {
-		return nil, f.unset("ListGroupMembers")
+		return nil, f.Unset("ListGroupMembers")
 	}
 	return f.ListGroupMembersFunc(ctx, groupID, transitive, selectProps...)
 }
 
 // Budget is a real budget at a large tenant's quota: pacing stays inline.
 func (f *fakeGraph) Budget() *graph.Budget {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.budget == nil {
-		f.budget = graph.NewBudget(graph.BudgetForTenantSize("L"))
-	}
+	f.budgetOnce.Do(func() { f.budget = graph.NewBudget(graph.BudgetForTenantSize("L")) })
 	return f.budget
-}
-
-func (f *fakeGraph) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.calls...)
 }
 
 // unit is a Reconciler wired to the fake port and a fake Kubernetes client.
@@ -129,7 +106,7 @@ func newUnit(t *testing.T, objs ...client.Object) *unit {
 		Spec: v1alpha1.DirectorySpec{Safety: v1alpha1.SafetySpec{ProtectedUsers: []string{"admin@contoso.com"}}}}
 	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(append(objs, dir)...).
 		WithStatusSubresource(&v1alpha1.UserDisableBatch{}, &v1alpha1.DirectoryUser{}).Build()
-	u := &unit{kube: kube, g: &fakeGraph{t: t}, dir: dir}
+	u := &unit{kube: kube, g: &fakeGraph{Recorder: graphfake.Recorder{T: t}}, dir: dir}
 	u.r = &Reconciler{Client: kube, APIReader: kube, Clock: clocktesting.NewFakePassiveClock(unitNow),
 		Connector: connection.ConnectorFunc[Graph](func(context.Context, string, v1alpha1.DirectoryReference) (*connection.Connection[Graph], error) {
 			return &connection.Connection[Graph]{Directory: u.dir, Graph: u.g, Safety: connection.NewSafety(u.dir.Spec.Safety)}, nil
