@@ -8,7 +8,6 @@ import (
 	"math"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
@@ -32,23 +31,11 @@ func (h *harness) adoptUsers(t *table) {
 	n := cfg.directoryUsers
 	bound := h.apiServerBound(ctx, n)
 	te := h.newTenant(directoryOptions{throttling: true})
-	title := "Engineer"
-	dus := make([]*v1alpha1.DirectoryUser, n)
-	for i := range dus {
-		nick := fmt.Sprintf("ad%05d", i)
-		h.sim.PutUser(graphsim.User{UserPrincipalName: nick + "@contoso.com", DisplayName: "Adopted " + nick,
-			MailNickname: nick, JobTitle: title, AccountEnabled: true})
-		dus[i] = &v1alpha1.DirectoryUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: nick},
-			Spec: v1alpha1.DirectoryUserSpec{
-				DirectoryRef:      v1alpha1.DirectoryReference{Name: te.directory},
-				UserPrincipalName: nick + "@contoso.com",
-				DisplayName:       "Adopted " + nick,
-				JobTitle:          &title,
-				Adopt:             true,
-				DeletionPolicy:    v1alpha1.DeletionOrphan,
-			},
-		}
+	dus := benchUsers(te, "ad", "Adopted", n)
+	for _, du := range dus {
+		du.Spec.Adopt = true
+		h.sim.PutUser(graphsim.User{UserPrincipalName: du.Spec.UserPrincipalName, DisplayName: du.Spec.DisplayName,
+			MailNickname: du.Name, JobTitle: *du.Spec.JobTitle, AccountEnabled: true})
 	}
 	h.sim.ResetCounters()
 	start := time.Now()

@@ -43,21 +43,7 @@ func (h *harness) planUsers(t *table) {
 	ctx := context.Background()
 	huge := int32(math.MaxInt32)
 	te := h.newTenant(directoryOptions{budget: &v1alpha1.ThrottleSpec{ResourceUnitsPer10s: &huge, WritesPer150s: &huge}})
-	dus := make([]*v1alpha1.DirectoryUser, cfg.planUsers)
-	for i := range dus {
-		nick := fmt.Sprintf("pl%05d", i)
-		title := "Engineer"
-		dus[i] = &v1alpha1.DirectoryUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: nick},
-			Spec: v1alpha1.DirectoryUserSpec{
-				DirectoryRef:      v1alpha1.DirectoryReference{Name: te.directory},
-				UserPrincipalName: nick + "@contoso.com",
-				DisplayName:       "Bench " + nick,
-				JobTitle:          &title,
-				DeletionPolicy:    v1alpha1.DeletionOrphan,
-			},
-		}
-	}
+	dus := benchUsers(te, "pl", "Bench", cfg.planUsers)
 	if err := h.createMany(ctx, dus); err != nil {
 		h.fail("%v", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -51,20 +50,9 @@ func (h *harness) restartUsers(t *table) {
 	n := cfg.directoryUsers
 	huge := int32(math.MaxInt32)
 	te := h.newTenant(directoryOptions{budget: &v1alpha1.ThrottleSpec{ResourceUnitsPer10s: &huge, WritesPer150s: &huge}})
-	title := "Engineer"
-	dus := make([]*v1alpha1.DirectoryUser, n)
-	for i := range dus {
-		nick := fmt.Sprintf("rs%05d", i)
-		dus[i] = &v1alpha1.DirectoryUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: nick, Labels: map[string]string{restartLabel: "true"}},
-			Spec: v1alpha1.DirectoryUserSpec{
-				DirectoryRef:      v1alpha1.DirectoryReference{Name: te.directory},
-				UserPrincipalName: nick + "@contoso.com",
-				DisplayName:       "Bench " + nick,
-				JobTitle:          &title,
-				DeletionPolicy:    v1alpha1.DeletionOrphan,
-			},
-		}
+	dus := benchUsers(te, "rs", "Bench", n)
+	for _, du := range dus {
+		du.Labels = map[string]string{restartLabel: "true"}
 	}
 	var reconciled atomic.Int64
 	// The watch the restarted manager resumes (controllers/directoryuser/driftstate.go).

@@ -43,21 +43,7 @@ func (h *harness) directoryUsers(t *table) {
 	huge := int32(math.MaxInt32)
 	te := h.newTenant(directoryOptions{budget: &v1alpha1.ThrottleSpec{ResourceUnitsPer10s: &huge, WritesPer150s: &huge}})
 
-	dus := make([]*v1alpha1.DirectoryUser, cfg.directoryUsers)
-	for i := range dus {
-		nick := fmt.Sprintf("du%05d", i)
-		title := "Engineer"
-		dus[i] = &v1alpha1.DirectoryUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: nick},
-			Spec: v1alpha1.DirectoryUserSpec{
-				DirectoryRef:      v1alpha1.DirectoryReference{Name: te.directory},
-				UserPrincipalName: nick + "@contoso.com",
-				DisplayName:       "Bench " + nick,
-				JobTitle:          &title,
-				DeletionPolicy:    v1alpha1.DeletionOrphan,
-			},
-		}
-	}
+	dus := benchUsers(te, "du", "Bench", cfg.directoryUsers)
 
 	// Baseline first, while nothing else talks to the emulator: a
 	// sequential SDK loop creating the users one POST at a time.
@@ -108,6 +94,28 @@ func (h *harness) directoryUsers(t *table) {
 		fmtDur(applied), fmtDur(wall), float64(u.requests)/float64(len(dus)), apiText)
 
 	h.idleHour(t, dus)
+}
+
+// benchUsers returns n DirectoryUsers of the tenant named prefix00000…,
+// "<displayPrefix> <name>", jobTitle Engineer, deletionPolicy Orphan (no
+// Graph call when a scenario deletes them).
+func benchUsers(te tenant, prefix, displayPrefix string, n int) []*v1alpha1.DirectoryUser {
+	dus := make([]*v1alpha1.DirectoryUser, n)
+	for i := range dus {
+		nick := fmt.Sprintf("%s%05d", prefix, i)
+		title := "Engineer"
+		dus[i] = &v1alpha1.DirectoryUser{
+			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: nick},
+			Spec: v1alpha1.DirectoryUserSpec{
+				DirectoryRef:      v1alpha1.DirectoryReference{Name: te.directory},
+				UserPrincipalName: nick + "@contoso.com",
+				DisplayName:       displayPrefix + " " + nick,
+				JobTitle:          &title,
+				DeletionPolicy:    v1alpha1.DeletionOrphan,
+			},
+		}
+	}
+	return dus
 }
 
 // graphWritesPer150s is Graph's published write quota per app and tenant.
