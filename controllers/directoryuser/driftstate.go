@@ -132,12 +132,11 @@ func (st *directoryWatch) persistLocked(now time.Time, changed bool) *persistedW
 // for the same poll.
 func (w *driftWatcher) ensurePolled(ctx context.Context, key types.NamespacedName) {
 	st := w.watch(key)
-	st.pollMu.Lock()
 	w.mu.Lock()
 	polled := !st.lastPoll.IsZero()
 	w.mu.Unlock()
-	st.pollMu.Unlock()
 	if !polled {
+		// poll waits for a poll in progress and skips when one ran.
 		w.poll(ctx, key, true)
 	}
 }
