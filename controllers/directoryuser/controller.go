@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -145,6 +146,9 @@ type state struct {
 	created, adopted bool
 	updated          []string
 	drift            []string
+	// readAt, when set, is when live was read, earlier than this
+	// reconcile (an enumeration's entry).
+	readAt time.Time
 	// observedGeneration is the generation the last reconcile saw, to tell
 	// a spec edit from an out-of-band change.
 	observedGeneration int64
@@ -312,6 +316,16 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 	}
 	r.drift.live, r.drift.writer, r.drift.id, r.drift.filter = mgr.GetAPIReader(), mgr.GetClient(), name, r.Filter
 	if err := mgr.Add(r.drift); err != nil {
+		return err
+	}
+	// The watcher counts DirectoryUsers awaiting their first read as the
+	// cache sees them arrive, to enumerate a large apply's users at once
+	// (snapshot.go) before their reconciles read them one by one.
+	inf, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.DirectoryUser{})
+	if err != nil {
+		return err
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: r.drift.noteAdded}); err != nil {
 		return err
 	}
 	bld := ctrl.NewControllerManagedBy(mgr).

@@ -44,8 +44,14 @@ type driftWatcher struct {
 	now     func() time.Time
 	events  chan event.GenericEvent
 
-	mu   sync.Mutex
+	mu sync.Mutex
+	// base is Start's context: work started outside a reconcile (an
+	// enumeration) ends with the manager.
+	base context.Context
 	dirs map[string]*directoryWatch
+	// firstReads holds, per Directory, the UPNs (lower case) of
+	// DirectoryUsers seen awaiting their first read (snapshot.go).
+	firstReads map[string]map[string]bool
 }
 
 type directoryWatch struct {
@@ -63,6 +69,8 @@ type directoryWatch struct {
 	savedAt time.Time
 	// reread: a dirty user was read since the last save.
 	reread bool
+	// snap is the last enumeration for first reads (snapshot.go).
+	snap *userSnapshot
 }
 
 // deltaSelect is what the poll asks for: the managed properties, so a
@@ -72,7 +80,7 @@ var deltaSelect = []string{"userPrincipalName", "displayName", "givenName", "sur
 
 func newDriftWatcher(kube client.Reader, conn connection.Connector[Graph], maxPoll time.Duration, now func() time.Time) *driftWatcher {
 	return &driftWatcher{kube: kube, conn: conn, maxPoll: orDefault(maxPoll, DefaultDriftPoll), now: now,
-		events: make(chan event.GenericEvent, 1024), dirs: map[string]*directoryWatch{}}
+		events: make(chan event.GenericEvent, 1024), dirs: map[string]*directoryWatch{}, firstReads: map[string]map[string]bool{}}
 }
 
 // NeedLeaderElection: only the leader reconciles, so only it needs to know.
@@ -81,6 +89,9 @@ func (w *driftWatcher) NeedLeaderElection() bool { return true }
 // Start polls every Directory that has DirectoryUsers, each at the shortest
 // interval its users ask for (at most maxPoll), until ctx ends.
 func (w *driftWatcher) Start(ctx context.Context) error {
+	w.mu.Lock()
+	w.base = ctx
+	w.mu.Unlock()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -115,6 +126,9 @@ func (w *driftWatcher) pollDue(ctx context.Context) {
 			period[key] = p
 		}
 	}
+	w.mu.Lock()
+	w.dropStaleSnapshotsLocked()
+	w.mu.Unlock()
 	for key, p := range period {
 		w.mu.Lock()
 		st := w.dirs[key.String()]
@@ -156,11 +170,8 @@ func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyF
 		w.mu.Unlock()
 		return
 	}
-	loaded := st.loaded
 	w.mu.Unlock()
-	if !loaded {
-		w.resume(ctx, key, st)
-	}
+	w.resumeOnce(ctx, key, st)
 	w.mu.Lock()
 	link := st.link
 	w.mu.Unlock()
@@ -175,7 +186,7 @@ func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyF
 		return nil
 	})
 	now := w.now()
-	if save := w.record(ctx, key, st, link, next, changed, err, now); save != nil {
+	if save := w.record(ctx, key, st, link, next, changed, err, now, now); save != nil {
 		if err := w.saveState(ctx, conn.Directory, *save); err != nil {
 			log.FromContext(ctx).V(1).Info("Saving drift watch failed; a restart reads users again", "directory", key.String(), "error", err.Error())
 		}
@@ -185,8 +196,15 @@ func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyF
 	}
 }
 
-// resume loads the saved watch of a Directory into st, once per start.
-func (w *driftWatcher) resume(ctx context.Context, key types.NamespacedName, st *directoryWatch) {
+// resumeOnce loads the saved watch of a Directory into st, once per start.
+// st.pollMu is held.
+func (w *driftWatcher) resumeOnce(ctx context.Context, key types.NamespacedName, st *directoryWatch) {
+	w.mu.Lock()
+	loaded := st.loaded
+	w.mu.Unlock()
+	if loaded {
+		return
+	}
 	p := w.loadState(ctx, key)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -200,7 +218,9 @@ func (w *driftWatcher) resume(ctx context.Context, key types.NamespacedName, st 
 }
 
 // record updates the watch with a poll's outcome and says what to save.
-func (w *driftWatcher) record(ctx context.Context, key types.NamespacedName, st *directoryWatch, link, next string, changed []string, err error, now time.Time) *persistedWatch {
+// A new chain (link "") covers changes from start on: the poll's own time
+// for $deltatoken=latest, the round's start for a full enumeration.
+func (w *driftWatcher) record(ctx context.Context, key types.NamespacedName, st *directoryWatch, link, next string, changed []string, err error, now, start time.Time) *persistedWatch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st.lastPoll = now
@@ -215,7 +235,7 @@ func (w *driftWatcher) record(ctx context.Context, key types.NamespacedName, st 
 		return nil
 	}
 	if link == "" {
-		st.since = now
+		st.since = start
 	}
 	st.link = next
 	for _, id := range changed {
@@ -270,4 +290,13 @@ func (w *driftWatcher) read(dirKey, id string, readAt time.Time) {
 			st.reread = true
 		}
 	}
+}
+
+func (w *driftWatcher) baseContext() context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.base == nil {
+		return context.Background()
+	}
+	return w.base
 }

@@ -56,6 +56,9 @@ func (r *Reconciler) sync(ctx context.Context, s *state) error {
 		}
 	}
 	r.setStatusFromLive(s)
+	if !s.readAt.IsZero() {
+		readAt = s.readAt // taken from an enumeration: as old as that
+	}
 	if r.drift != nil && s.live.ID != "" {
 		r.drift.read(directoryKey(du), s.live.ID, readAt)
 	}
@@ -121,7 +124,7 @@ func (r *Reconciler) findOrCreate(ctx context.Context, s *state) error {
 	if p := du.Status.CreatePending; p != nil && !observeOnly(du) {
 		return r.resolvePending(ctx, s, p)
 	}
-	u, err := s.gc.GetUser(ctx, du.Spec.UserPrincipalName)
+	u, err := r.lookUp(ctx, s)
 	switch {
 	case err == nil:
 		return r.adopt(ctx, s, u)
@@ -132,6 +135,20 @@ func (r *Reconciler) findOrCreate(ctx context.Context, s *state) error {
 			"no user %s in the directory; ObserveOnly never creates one", du.Spec.UserPrincipalName)
 	}
 	return r.create(ctx, s)
+}
+
+// lookUp finds an unbound resource's user by UPN: in the drift watcher's
+// enumeration when one was made for a large apply (snapshot.go), else in
+// Graph.
+func (r *Reconciler) lookUp(ctx context.Context, s *state) (graph.User, error) {
+	du := s.du
+	if r.drift != nil && !du.Spec.DirectoryRef.IsCluster() {
+		if u, at, ok := r.drift.lookup(ctx, directoryKey(du), du.Spec.UserPrincipalName); ok {
+			s.readAt = at
+			return u, nil
+		}
+	}
+	return s.gc.GetUser(ctx, du.Spec.UserPrincipalName)
 }
 
 // adopt binds the resource to a user that existed before it. ObserveOnly

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 )
@@ -316,6 +317,13 @@ func decodeUserChange(raw json.RawMessage) (UserChange, error) {
 			}
 			ch.User.AccountEnabled = &b
 		}
+	}
+	if v, ok := fields["createdDateTime"]; ok && !bytes.Equal(v, []byte("null")) {
+		var t time.Time
+		if err := json.Unmarshal(v, &t); err != nil {
+			return ch, err
+		}
+		ch.User.CreatedDateTime = &t
 	}
 	if v, ok := fields["manager@delta"]; ok {
 		ch.ManagerChanged = true

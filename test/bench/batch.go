@@ -186,7 +186,8 @@ func (h *harness) disableUsers(t *table) {
 	tl := h.sampleWrites()
 	wall, bs := h.runBatches(te, "disable", upns, false)
 	u := usageOf(h.sim.Counters())
-	firstWrite := tl.stop()
+	span := tl.stop()
+	firstWrite := span.first
 	counts, phases := batchCounts(bs)
 
 	disabled := 0
@@ -238,6 +239,9 @@ func (h *harness) disableUsers(t *table) {
 			"at real speed it would weigh 1/%g as much, an estimated %.2f of the quota (estimate, not measured).",
 			fmtDur(firstWrite), h.effectiveWriteRate(u.writes, w)/quota, fmtInt(u.writes), fmtInt(int64(cfg.writesPer150s)), fmtDur(w), cfg.timeScale, realMin/realEst)
 	}
+	if span.last > 0 && wall > span.last {
+		t.note("Scenario 1: the last write reached Graph %s after the apply, %s before every batch reported its outcome.", fmtDur(span.last), fmtDur(wall-span.last))
+	}
 	t.note("Scenario 1: wall times are compressed ×%g; at real Graph speed (quota %s writes/150 s) the operator's run is %s and the quota floor %s. "+
 		"The quota ratio credits the token bucket's initial burst of %s writes as free, so it measures the sustained pace.",
 		cfg.timeScale, fmtInt(int64(cfg.writesPer150s)), fmtDur(time.Duration(float64(wall)*cfg.timeScale)), fmtDur(time.Duration(float64(floor)*cfg.timeScale)),
@@ -279,27 +283,36 @@ func pct(a, b int64) float64 {
 }
 
 // writeTimeline watches the emulator's write counter to find when the
-// first write arrived.
+// first write arrived and when the last one did: before the first, the
+// batches read and checkpoint; after the last, they record the outcome.
 type writeTimeline struct {
-	done  chan struct{}
-	first chan time.Duration
+	done chan struct{}
+	out  chan writeSpan
 }
 
+// writeSpan is when, after the apply, the first and the last write reached
+// the emulator (0: none).
+type writeSpan struct{ first, last time.Duration }
+
 func (h *harness) sampleWrites() *writeTimeline {
-	tl := &writeTimeline{done: make(chan struct{}), first: make(chan time.Duration, 1)}
+	tl := &writeTimeline{done: make(chan struct{}), out: make(chan writeSpan, 1)}
 	start := time.Now()
 	go func() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
+		var span writeSpan
+		var seen int64
 		for {
 			select {
 			case <-tl.done:
-				tl.first <- 0
+				tl.out <- span
 				return
 			case <-tick.C:
-				if h.sim.Counters().Writes > 0 {
-					tl.first <- time.Since(start)
-					return
+				if w := h.sim.Counters().Writes; w > seen {
+					seen, span.last = w, time.Since(start)
+					if span.first == 0 {
+						span.first = span.last
+					}
 				}
 			}
 		}
@@ -307,8 +320,8 @@ func (h *harness) sampleWrites() *writeTimeline {
 	return tl
 }
 
-// stop returns when the first write was seen (0: none).
-func (tl *writeTimeline) stop() time.Duration {
+// stop returns when the first and the last write were seen.
+func (tl *writeTimeline) stop() writeSpan {
 	close(tl.done)
-	return <-tl.first
+	return <-tl.out
 }

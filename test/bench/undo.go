@@ -45,7 +45,8 @@ func (h *harness) undoUsers(t *table) {
 	tl := h.sampleWrites()
 	wall, undos := h.runUndos(te, bs)
 	u := usageOf(h.sim.Counters())
-	firstWrite := tl.stop()
+	span := tl.stop()
+	firstWrite := span.first
 
 	enabled := 0
 	for _, upn := range upns {
