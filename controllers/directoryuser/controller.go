@@ -154,6 +154,15 @@ type state struct {
 	observedGeneration int64
 }
 
+// needsFinalizer: deleting the resource must do something in Graph. An
+// Orphan or ObserveOnly user is left as it is, so its resource carries no
+// finalizer, which saves an API write per resource (10,000 at an
+// adoption). A policy changed to Delete or Disable adds it at the next
+// reconcile, before any write to Graph.
+func needsFinalizer(du *v1alpha1.DirectoryUser) bool {
+	return !observeOnly(du) && du.Spec.DeletionPolicy != v1alpha1.DeletionOrphan
+}
+
 // Reconcile brings one DirectoryUser's Graph user in line with its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	du := &v1alpha1.DirectoryUser{}
@@ -165,7 +174,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	// The finalizer is persisted before anything is written to Graph, so a
 	// user the operator creates can never outlive its resource unnoticed.
-	if controllerutil.AddFinalizer(du, Finalizer) {
+	if needsFinalizer(du) && controllerutil.AddFinalizer(du, Finalizer) {
 		if err := r.Update(ctx, du); err != nil {
 			return ctrl.Result{}, err
 		}

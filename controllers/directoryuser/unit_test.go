@@ -66,6 +66,27 @@ func TestUnitCreateRecordsPendingThenID(t *testing.T) {
 	}
 }
 
+// Deleting an Orphan or ObserveOnly resource does nothing in Graph: no
+// finalizer, so no API write for it.
+func TestUnitOrphanAndObserveOnlyCarryNoFinalizer(t *testing.T) {
+	for name, mutate := range map[string]func(*v1alpha1.DirectoryUser){
+		"orphan":      func(du *v1alpha1.DirectoryUser) { du.Spec.DeletionPolicy = v1alpha1.DeletionOrphan },
+		"observeOnly": func(du *v1alpha1.DirectoryUser) { du.Spec.ManagementPolicy = v1alpha1.ManagementObserveOnly },
+	} {
+		t.Run(name, func(t *testing.T) {
+			du := directoryUser("ada", "ada@contoso.com", mutate)
+			u := newUnit(t, du)
+			u.g.GetUserFunc = func(context.Context, string) (graph.User, error) {
+				return graph.User{ID: "id-ada", UserPrincipalName: "ada@contoso.com", AccountEnabled: ptr(true)}, nil
+			}
+			_, _, got := u.reconcile(t, du)
+			if controllerutil.ContainsFinalizer(got, Finalizer) {
+				t.Errorf("finalizer on a %s DirectoryUser", name)
+			}
+		})
+	}
+}
+
 // A restart after a POST whose answer was lost never POSTs again while
 // the user may still become readable.
 func TestUnitPendingCreateNeverPostsTwice(t *testing.T) {

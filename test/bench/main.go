@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,9 @@ type config struct {
 	// Scenario 9.
 	planUsers int
 
+	// cpuProfile, when set, is where the run's CPU profile goes.
+	cpuProfile string
+
 	// scenarioTimeout bounds any single wait, so one broken scenario
 	// cannot eat the run's time budget.
 	scenarioTimeout time.Duration
@@ -84,6 +88,7 @@ func parseFlags() config {
 	flag.DurationVar(&c.idleInterval, "idle-interval", 0, "DirectoryUser drift interval used in scenario 6 (default 1m, quick 5s)")
 	flag.IntVar(&c.latencyRuns, "latency-runs", 0, "apply→Ready runs of scenario 7 (default 50, quick 10)")
 	flag.IntVar(&c.planUsers, "plan-users", 0, "DirectoryUsers kubectl entra plan compares in scenario 9 (default 1000, quick 100)")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (manager, emulator and harness) to this file")
 	flag.Parse()
 
 	def := func(v *int, full, quick int) {
@@ -134,6 +139,16 @@ func pick[T any](quick bool, q, full T) T {
 func main() {
 	cfg := parseFlags()
 	start := time.Now()
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cpu profile:", err)
+			os.Exit(1)
+		}
+	}
 	h, err := newHarness(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -165,6 +180,7 @@ func main() {
 		h.run(t, s.n, s.run)
 	}
 	h.stop()
+	pprof.StopCPUProfile() // no-op without -cpuprofile
 
 	md := t.markdown(cfg, time.Since(start))
 	fmt.Print(md)
