@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -85,7 +84,7 @@ func (w *driftWatcher) loadState(ctx context.Context, key types.NamespacedName) 
 
 // saveState writes the watch of a Directory after a poll.
 func (w *driftWatcher) saveState(ctx context.Context, dir *v1alpha1.Directory, p persistedWatch) error {
-	if w.writer == nil {
+	if w.writer == nil || w.live == nil {
 		return nil
 	}
 	if len(p.Dirty) > maxPersistedDirty {
@@ -97,16 +96,29 @@ func (w *driftWatcher) saveState(ctx context.Context, dir *v1alpha1.Directory, p
 	if err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: dir.Namespace, Name: w.stateName(dir.Name)}}
-	_, err = controllerutil.CreateOrUpdate(ctx, w.writer, cm, func() error {
-		if cm.Labels == nil {
-			cm.Labels = map[string]string{}
-		}
-		cm.Labels[labelDriftWatch] = dir.Name
-		cm.Data = map[string]string{driftStateKey: string(b)}
-		return controllerutil.SetOwnerReference(dir, cm, w.writer.Scheme())
-	})
-	return err
+	// Read live: the manager caches only export ConfigMaps, so a cached
+	// read would never find this one and every save after the first
+	// would fail as AlreadyExists.
+	cm := &corev1.ConfigMap{}
+	key := types.NamespacedName{Namespace: dir.Namespace, Name: w.stateName(dir.Name)}
+	err = w.live.Get(ctx, key, cm)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	exists := err == nil
+	cm.Namespace, cm.Name = key.Namespace, key.Name
+	if cm.Labels == nil {
+		cm.Labels = map[string]string{}
+	}
+	cm.Labels[labelDriftWatch] = dir.Name
+	cm.Data = map[string]string{driftStateKey: string(b)}
+	if err := controllerutil.SetOwnerReference(dir, cm, w.writer.Scheme()); err != nil {
+		return err
+	}
+	if exists {
+		return w.writer.Update(ctx, cm)
+	}
+	return w.writer.Create(ctx, cm)
 }
 
 // persistLocked returns what to save after a successful poll, or nil when

@@ -38,8 +38,11 @@ func TestRestartResumesSavedDriftWatch(t *testing.T) {
 	for _, du := range users {
 		waitReady(t, du)
 	}
+	allReady := time.Now()
 	// The first poll names the just-created users; once they were read
-	// again, a later poll saves a watch with none pending. (A user read in
+	// again, a later poll saves a watch with none pending: a save after
+	// they were all Ready (the manager caches no such ConfigMap, so this
+	// also checks that saves after the first one land). (A user read in
 	// the same second as the link began is read once more: status times
 	// have whole seconds; give those reads time too.)
 	time.Sleep(4 * time.Second)
@@ -49,10 +52,11 @@ func TestRestartResumesSavedDriftWatch(t *testing.T) {
 			return false
 		}
 		var p struct {
-			Link  string   `json:"link"`
-			Dirty []string `json:"dirty"`
+			Link     string    `json:"link"`
+			LastPoll time.Time `json:"lastPoll"`
+			Dirty    []string  `json:"dirty"`
 		}
-		return json.Unmarshal([]byte(saved.Data["state.json"]), &p) == nil && p.Link != "" && len(p.Dirty) == 0
+		return json.Unmarshal([]byte(saved.Data["state.json"]), &p) == nil && p.Link != "" && len(p.Dirty) == 0 && p.LastPoll.After(allReady)
 	})
 	if len(saved.OwnerReferences) != 1 || saved.OwnerReferences[0].Kind != "Directory" {
 		t.Errorf("saved watch owners = %+v, want the Directory", saved.OwnerReferences)

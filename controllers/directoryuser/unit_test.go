@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -311,5 +312,36 @@ func TestUnitDeletionPolicies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// noConfigMapCache reads like the manager's cache, which holds only export
+// ConfigMaps: the saved drift watch is never in it.
+type noConfigMapCache struct{ client.Client }
+
+func (c noConfigMapCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.ConfigMap); ok {
+		return apierrors.NewNotFound(corev1.Resource("configmaps"), key.Name)
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// Every save of the drift watch lands, not only the first: the ConfigMap
+// is read live, not through a cache that cannot see it.
+func TestUnitDriftWatchSavesAfterTheFirst(t *testing.T) {
+	u := newUnit(t)
+	w := newDriftWatcher(u.kube, nil, 0, u.clock.Now)
+	w.live, w.writer = u.kube, noConfigMapCache{u.kube}
+	for i, link := range []string{"link-1", "link-2"} {
+		if err := w.saveState(context.Background(), u.dir, persistedWatch{Link: link, Since: unitNow, LastPoll: unitNow}); err != nil {
+			t.Fatalf("save %d: %v", i+1, err)
+		}
+	}
+	cm := &corev1.ConfigMap{}
+	if err := u.kube.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "tenant-users-delta"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cm.Data[driftStateKey], "link-2") {
+		t.Errorf("saved watch %s, want the second save", cm.Data[driftStateKey])
 	}
 }

@@ -9,6 +9,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/directory-operator/directory-operator/internal/connection"
 )
 
 // StartManager runs another manager in this process, as a restarted
@@ -20,7 +22,10 @@ func (e *Env) StartManager(t testing.TB, name string, setup func(mgr ctrl.Manage
 	t.Helper()
 	skip := true // several managers in one process register same-named controllers
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-		Scheme:     e.Scheme,
+		Scheme: e.Scheme,
+		// The production cache selection, as the shared manager's: a
+		// restarted manager that cached every Secret would not be one.
+		Cache:      connection.CacheOptions(nil, nil),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip},
 	})
