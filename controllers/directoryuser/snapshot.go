@@ -56,7 +56,24 @@ type userSnapshot struct {
 	users map[string]graph.User
 	// done is closed when the round ended (users is then complete).
 	done chan struct{}
+	// complete: every user of the tenant was kept, so a UPN missing from
+	// users did not exist when the round started.
+	complete bool
+	// ok: the round succeeded.
+	ok bool
 }
+
+// snapshotAnswer is what an enumeration says about one UPN.
+type snapshotAnswer int
+
+const (
+	// notKnown: no usable enumeration; read from Graph.
+	notKnown snapshotAnswer = iota
+	// present: the user was enumerated.
+	present
+	// absent: a complete enumeration had no such user.
+	absent
+)
 
 // pendingFirstRead reports a DirectoryUser never reconciled yet (no
 // condition) and bound to no user: its first reconcile looks the user up by
@@ -151,6 +168,7 @@ func (w *driftWatcher) snapshot(key types.NamespacedName, st *directoryWatch, sn
 func (w *driftWatcher) enumerate(ctx context.Context, gc Graph, dirKey string, snap *userSnapshot) (string, error) {
 	upnOf := map[string]string{}
 	kept := map[string]graph.User{}
+	complete := true
 	next, err := gc.UsersDelta(ctx, graph.UsersDeltaQuery{Select: snapshotSelect, ExpandManager: true}, func(c graph.UserChange) error {
 		if c.Removed {
 			return nil
@@ -159,6 +177,7 @@ func (w *driftWatcher) enumerate(ctx context.Context, gc Graph, dirKey string, s
 		upnOf[c.User.ID] = c.User.UserPrincipalName
 		keep := len(kept) < snapshotMaxUsers
 		if !keep {
+			complete = false
 			w.mu.Lock()
 			keep = w.firstReads[dirKey][upn]
 			w.mu.Unlock()
@@ -178,7 +197,7 @@ func (w *driftWatcher) enumerate(ctx context.Context, gc Graph, dirKey string, s
 		}
 	}
 	w.mu.Lock()
-	snap.users = kept
+	snap.users, snap.complete, snap.ok = kept, complete, true
 	w.mu.Unlock()
 	return next, nil
 }
@@ -186,11 +205,14 @@ func (w *driftWatcher) enumerate(ctx context.Context, gc Graph, dirKey string, s
 // snapshotSelect is what a first read needs: what GetUser selects.
 var snapshotSelect = append(append([]string(nil), deltaSelect...), "mail", "createdDateTime")
 
-// lookup returns the user named upn from the Directory's snapshot, with the
-// moment its state was read, and removes it (an entry serves one first
-// read). It waits for a round in progress; no entry, a stale snapshot or
-// a user the delta reported changed since: ok is false, read from Graph.
-func (w *driftWatcher) lookup(ctx context.Context, dirKey, upn string) (graph.User, time.Time, bool) {
+// lookup answers for the user named upn from the Directory's enumeration:
+// present (with the moment its state was read; the entry is removed, it
+// serves one first read), absent (a complete enumeration did not have it,
+// so it did not exist when the round started: a create that meets a user
+// made since gets a conflict and looks again), or notKnown (no fresh
+// enumeration, or a user the delta reported changed since): read from
+// Graph. It waits for a round in progress.
+func (w *driftWatcher) lookup(ctx context.Context, dirKey, upn string) (graph.User, time.Time, snapshotAnswer) {
 	w.mu.Lock()
 	st := w.dirs[dirKey]
 	var snap *userSnapshot
@@ -199,27 +221,33 @@ func (w *driftWatcher) lookup(ctx context.Context, dirKey, upn string) (graph.Us
 	}
 	w.mu.Unlock()
 	if snap == nil {
-		return graph.User{}, time.Time{}, false
+		return graph.User{}, time.Time{}, notKnown
 	}
 	select {
 	case <-snap.done:
 	case <-ctx.Done():
-		return graph.User{}, time.Time{}, false
+		return graph.User{}, time.Time{}, notKnown
 	case <-time.After(snapshotWait):
-		return graph.User{}, time.Time{}, false
+		return graph.User{}, time.Time{}, notKnown
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !snap.ok || w.now().Sub(snap.at) >= snapshotTTL {
+		return graph.User{}, time.Time{}, notKnown
+	}
 	key := strings.ToLower(upn)
-	u, ok := snap.users[key]
-	if !ok || w.now().Sub(snap.at) >= snapshotTTL {
-		return graph.User{}, time.Time{}, false
+	u, found := snap.users[key]
+	switch {
+	case !found && snap.complete:
+		return graph.User{}, snap.at, absent
+	case !found:
+		return graph.User{}, time.Time{}, notKnown
 	}
 	delete(snap.users, key)
 	if _, dirty := st.dirty[u.ID]; dirty {
-		return graph.User{}, time.Time{}, false
+		return graph.User{}, time.Time{}, notKnown
 	}
-	return u, snap.at, true
+	return u, snap.at, present
 }
 
 // dropStaleSnapshotsLocked frees enumerations past their TTL. w.mu is held.

@@ -2,6 +2,7 @@ package directoryuser
 
 import (
 	"context"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -143,9 +144,13 @@ func (r *Reconciler) findOrCreate(ctx context.Context, s *state) error {
 func (r *Reconciler) lookUp(ctx context.Context, s *state) (graph.User, error) {
 	du := s.du
 	if r.drift != nil && !du.Spec.DirectoryRef.IsCluster() {
-		if u, at, ok := r.drift.lookup(ctx, directoryKey(du), du.Spec.UserPrincipalName); ok {
+		switch u, at, answer := r.drift.lookup(ctx, directoryKey(du), du.Spec.UserPrincipalName); answer {
+		case present:
 			s.readAt = at
 			return u, nil
+		case absent:
+			return graph.User{}, &graph.Error{Kind: graph.NotFound, StatusCode: http.StatusNotFound, Code: "Request_ResourceNotFound",
+				Message: "no user " + du.Spec.UserPrincipalName + " in the tenant's enumeration"}
 		}
 	}
 	return s.gc.GetUser(ctx, du.Spec.UserPrincipalName)

@@ -98,7 +98,7 @@ func Start(opts Options) (*Env, error) {
 	out := io.MultiWriter(logs, logSink())
 	// The manager's own logger (redacting), at the requested verbosity.
 	verbosity := max(opts.LogVerbosity, 1)
-	logf.SetLogger(logging.New(&zap.Options{DestWriter: out, Level: zapcore.Level(-verbosity)}))
+	logf.SetLogger(logging.New(&zap.Options{DestWriter: out, Level: zapcore.Level(-verbosity), TimeEncoder: zapcore.RFC3339NanoTimeEncoder}))
 
 	e := &Env{logs: logs, done: make(chan struct{})}
 	e.env = &envtest.Environment{

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -72,6 +73,7 @@ func (h *harness) runBatches(te tenant, name string, upns []string, dryRun bool)
 			panic(benchFailure{fmt.Sprint(r)})
 		}
 	}()
+	seen := map[string]bool{}
 	h.waitFor(h.cfg.scenarioTimeout, "UserDisableBatches to finish", func() bool {
 		var list v1alpha1.UserDisableBatchList
 		if err := h.watch.List(ctx, &list, client.InNamespace(te.ns), client.UnsafeDisableDeepCopy); err != nil {
@@ -81,12 +83,18 @@ func (h *harness) runBatches(te tenant, name string, upns []string, dryRun bool)
 		for i := range list.Items {
 			byName[list.Items[i].Name] = &list.Items[i]
 		}
+		done := true
 		for _, k := range keys {
-			if b := byName[k.Name]; b == nil || !batchFinished(b.Status.Phase) {
-				return false
+			b := byName[k.Name]
+			if b == nil || !batchFinished(b.Status.Phase) {
+				done = false
+			} else if !seen[k.Name] {
+				seen[k.Name] = true
+				// For a look at the run's end next to the manager's logs.
+				fmt.Fprintf(os.Stderr, "bench: %s seen %s at %s (%s after the apply)\n", k.Name, b.Status.Phase, time.Now().UTC().Format(time.RFC3339Nano), fmtDur(time.Since(start)))
 			}
 		}
-		return true
+		return done
 	})
 	for i, k := range keys {
 		if err := h.kube.Get(ctx, k, &out[i]); err != nil {
