@@ -41,6 +41,8 @@ const (
 	// snapshotWait bounds how long a reconcile waits for a round in
 	// progress before reading its user itself.
 	snapshotWait = 30 * time.Second
+	// snapshotRetry is how soon a failed enumeration may be tried again.
+	snapshotRetry = 30 * time.Second
 	// snapshotMaxUsers bounds how many users an enumeration keeps
 	// whatever DirectoryUsers exist (about 0.5 KiB each).
 	snapshotMaxUsers = 50000
@@ -61,6 +63,22 @@ type userSnapshot struct {
 	complete bool
 	// ok: the round succeeded.
 	ok bool
+}
+
+// lifetimeLocked is how long after its start an enumeration stands before
+// a new one may run: its TTL, or snapshotRetry once it failed (a
+// Directory not ready yet, a missing permission), so arrivals after the
+// cause is fixed try again without a failing round per arrival. w.mu is
+// held.
+func (s *userSnapshot) lifetimeLocked() time.Duration {
+	select {
+	case <-s.done:
+		if !s.ok {
+			return snapshotRetry
+		}
+	default:
+	}
+	return snapshotTTL
 }
 
 // snapshotAnswer is what an enumeration says about one UPN.
@@ -113,7 +131,7 @@ func (w *driftWatcher) noteAdded(obj any) {
 		st = &directoryWatch{dirty: map[string]time.Time{}}
 		w.dirs[key.String()] = st
 	}
-	if s := st.snap; s != nil && w.now().Sub(s.at) < snapshotTTL {
+	if s := st.snap; s != nil && w.now().Sub(s.at) < s.lifetimeLocked() {
 		return
 	}
 	snap := &userSnapshot{at: w.now(), users: map[string]graph.User{}, done: make(chan struct{})}
