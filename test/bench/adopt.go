@@ -70,9 +70,18 @@ func (h *harness) adoptUsers(t *table) {
 // reconciling (their Directory goes with the next scenario) beside it.
 func (h *harness) deleteUsers(ns string) {
 	ctx := context.Background()
-	_ = h.kube.DeleteAllOf(ctx, &v1alpha1.DirectoryUser{}, client.InNamespace(ns))
+	var issued time.Time
 	h.waitFor(h.cfg.scenarioTimeout, "DirectoryUsers deleted (Orphan)", func() bool {
-		_, total := h.countReady(ctx, ns)
-		return total == 0
+		if _, total := h.countReady(ctx, ns); total == 0 {
+			return true
+		}
+		// One deletecollection of 10,000 objects can outlast the API
+		// server's request timeout on a busy machine and stop halfway:
+		// issue it again until none is left.
+		if time.Since(issued) > 10*time.Second {
+			issued = time.Now()
+			_ = h.kube.DeleteAllOf(ctx, &v1alpha1.DirectoryUser{}, client.InNamespace(ns))
+		}
+		return false
 	})
 }
