@@ -45,6 +45,7 @@ func main() {
 		timeScale          float64
 		concurrency        int
 		allowedCustomHosts string
+		shards             shardFlags
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&concurrency, "concurrency", 4, "Parallel reconciles per controller.")
 	flag.StringVar(&allowedCustomHosts, "allowed-custom-hosts", strings.Join(connection.DefaultAllowedCustomHosts, ","),
 		"Comma-separated hosts (or *.domain) a Directory with cloud Custom may send its credential and requests to; replaces the default list.")
+	shards.bind(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -108,6 +110,10 @@ func main() {
 		// Watching some namespaces only means Roles in those namespaces:
 		// cluster-scoped ClusterDirectories (and Namespaces) are out of reach.
 		NoClusterDirectories: strings.TrimSpace(watchNamespaces) != "",
+	}
+	if resolver.Shards, err = setupShards(shards, mgr, scheme, registry, labelSelector, leaderNamespace); err != nil {
+		log.Error(err, "Unable to set up the Graph budget shards")
+		os.Exit(1)
 	}
 	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency}); err != nil {
 		log.Error(err, "Unable to set up controllers")

@@ -38,6 +38,14 @@ type Resolver struct {
 	// manager watches some namespaces only and may not read cluster-scoped
 	// objects).
 	NoClusterDirectories bool
+	// Shards, when set, splits each Graph quota with the other shards
+	// (internal/shard): a budget joins before its first call.
+	Shards BudgetSharer
+}
+
+// BudgetSharer gives a budget its part of a quota several processes spend.
+type BudgetSharer interface {
+	Join(ctx context.Context, b *graph.Budget) error
 }
 
 // Config reads a Directory's Secrets and returns the Graph client config.
@@ -144,6 +152,11 @@ func (r *Resolver) client(ctx context.Context, dir *v1alpha1.Directory) (*graph.
 	c, err := r.Registry.Client(Key(dir), cfg)
 	if err != nil {
 		return nil, ctrlkit.Stalled(v1alpha1.ReasonInvalidCredentials, "building Graph client: %v", err)
+	}
+	if r.Shards != nil {
+		if err := r.Shards.Join(ctx, c.Budget()); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -35,6 +35,7 @@ type Budget struct {
 	wTokens      float64
 	last         time.Time
 	pace         float64 // 0.2..1, multiplies capacity and refill rate
+	share        float64 // (0,1], this process's part of the quota (SetShare)
 	blockedUntil time.Time
 	lastPct      float64
 
@@ -43,6 +44,9 @@ type Budget struct {
 
 	// name says whose quota this is, for messages ("app X in tenant Y").
 	name string
+	// key is the Registry's key ("tenant/client" or "app/client"), which
+	// names the budget across processes (shard Leases, metrics).
+	key string
 	// app is the app-wide budget (all tenants of the client ID) that gates
 	// every request of this one too; nil for an app-wide budget itself.
 	// Lock order: a budget's mu, then its app's.
@@ -111,6 +115,7 @@ func newBudgetAt(cfg BudgetConfig, now func() time.Time) *Budget {
 		wTokens:  float64(cfg.WritesPer150s),
 		last:     now(),
 		pace:     1,
+		share:    1,
 	}
 }
 
@@ -131,8 +136,8 @@ func (b *Budget) SetConfig(cfg BudgetConfig) {
 }
 
 func (b *Budget) rates() (ruCap, ruRate, wCap, wRate float64) {
-	ruCap = float64(b.cfg.ResourceUnitsPer10s) * b.pace
-	wCap = float64(b.cfg.WritesPer150s) * b.pace
+	ruCap = float64(b.cfg.ResourceUnitsPer10s) * b.pace * b.share
+	wCap = float64(b.cfg.WritesPer150s) * b.pace * b.share
 	ruRate = ruCap / b.cfg.ruWindow().Seconds() * b.cfg.RefillShare
 	wRate = wCap / b.cfg.writeWindow().Seconds() * b.cfg.RefillShare
 	return

@@ -10,8 +10,13 @@ var budgetHeadroomDesc = prometheus.NewDesc("directory_operator_graph_budget_hea
 	"Share (0..1) of a client-side Graph budget available now, by budget (tenant/client ID for an app+tenant, app/client ID for an app across tenants) and kind (resource_units, writes). 0 means callers wait or requeue.",
 	[]string{"budget", "kind"}, nil)
 
-// Headroom returns the share of the nominal resource-unit and write
-// capacity available now (0 while in debt or blocked by a Retry-After).
+var budgetShareDesc = prometheus.NewDesc("directory_operator_graph_budget_share_ratio",
+	"Part (0..1] of a Graph quota this process may spend: 1 alone, 1/N when N shards (--label-selector deployments) spend the same app+tenant (or app) quota.",
+	[]string{"budget"}, nil)
+
+// Headroom returns the share of this process's resource-unit and write
+// capacity (the nominal one times its shard share) available now (0 while
+// in debt or blocked by a Retry-After).
 func (b *Budget) Headroom() (ru, writes float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -24,7 +29,7 @@ func (b *Budget) Headroom() (ru, writes float64) {
 		if capacity <= 0 {
 			return 0
 		}
-		return math.Max(0, math.Min(1, tokens/float64(capacity)))
+		return math.Max(0, math.Min(1, tokens/(float64(capacity)*b.share)))
 	}
 	return share(b.ruTokens, b.cfg.ResourceUnitsPer10s), share(b.wTokens, b.cfg.WritesPer150s)
 }
@@ -35,21 +40,16 @@ func (r *Registry) Collector() prometheus.Collector { return budgetCollector{r} 
 
 type budgetCollector struct{ r *Registry }
 
-func (c budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- budgetHeadroomDesc }
+func (c budgetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- budgetHeadroomDesc
+	ch <- budgetShareDesc
+}
 
 func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
-	c.r.mu.Lock()
-	budgets := make(map[string]*Budget, len(c.r.budgets))
-	for k, b := range c.r.budgets {
-		budgets[k] = b
-	}
-	for k, b := range c.r.apps {
-		budgets["app/"+k] = b
-	}
-	c.r.mu.Unlock()
-	for key, b := range budgets {
+	for key, b := range c.r.Budgets() {
 		ru, w := b.Headroom()
 		ch <- prometheus.MustNewConstMetric(budgetHeadroomDesc, prometheus.GaugeValue, ru, key, "resource_units")
 		ch <- prometheus.MustNewConstMetric(budgetHeadroomDesc, prometheus.GaugeValue, w, key, "writes")
+		ch <- prometheus.MustNewConstMetric(budgetShareDesc, prometheus.GaugeValue, b.Share(), key)
 	}
 }

@@ -92,12 +92,14 @@ func (r *Registry) budgetLocked(bk, ak string, cfg Config) *Budget {
 	if app == nil {
 		app = NewBudget(AppWideBudget())
 		app.name = "app " + cfg.ClientID + " across all tenants"
+		app.key = "app/" + ak
 		r.apps[ak] = app
 	}
 	b := r.budgets[bk]
 	if b == nil {
 		b = NewBudget(cfg.Budget)
 		b.name = "app " + cfg.ClientID + " in tenant " + cfg.TenantID
+		b.key = bk
 		b.app = app
 		r.budgets[bk] = b
 	}
