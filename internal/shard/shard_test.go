@@ -66,7 +66,7 @@ func wantShares(t *testing.T, when string, want float64, shards ...shardUnderTes
 	}
 }
 
-func TestTwoShardsSplitAndTakeBackADeadOnesPart(t *testing.T) {
+func TestUnitTwoShardsSplitAndTakeBackADeadOnesPart(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
 	c := fakeClient(nil)
 	a, b := newShard(t, c, clk, "pod-a_shard=a"), newShard(t, c, clk, "pod-b_shard=b")
@@ -92,7 +92,7 @@ func TestTwoShardsSplitAndTakeBackADeadOnesPart(t *testing.T) {
 	wantShares(t, "one Lease duration after the kill", 1, a)
 }
 
-func TestCleanShutdownHandsThePartBackAtOnce(t *testing.T) {
+func TestUnitCleanShutdownHandsThePartBackAtOnce(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
 	c := fakeClient(nil)
 	a, b := newShard(t, c, clk, "a"), newShard(t, c, clk, "b")
@@ -107,7 +107,7 @@ func TestCleanShutdownHandsThePartBackAtOnce(t *testing.T) {
 	}
 }
 
-func TestAnUnreachableAPIServerNeverRaisesTheShare(t *testing.T) {
+func TestUnitAnUnreachableAPIServerNeverRaisesTheShare(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
 	var down bool
 	c := fakeClient(&interceptor.Funcs{
@@ -145,7 +145,7 @@ func TestAnUnreachableAPIServerNeverRaisesTheShare(t *testing.T) {
 	wantShares(t, "back, b silent for a whole duration", 1, a)
 }
 
-func TestLeaseNamesAndLabelsAreDNSSafe(t *testing.T) {
+func TestUnitLeaseNamesAndLabelsAreDNSSafe(t *testing.T) {
 	coord := &Coordinator{Identity: "Pod_A shard in (a,b)"}
 	name := coord.leaseName("72f988bf-86f1-41af-91ab-2d7cd011db47/04b07795-8ddb-461a-bbee-02f9e1bf7b46")
 	if len(name) > 63 {
