@@ -70,15 +70,16 @@ func (c *Coordinator) create(ctx context.Context, key string, m *member, now met
 
 // count lists the Leases of key's budget and returns how many are live
 // (renewTime + leaseDurationSeconds after now), this shard's always
-// included. Expiry compares other nodes' renewTime with this node's clock,
-// as leader election does: clocks must agree to well within a duration.
-func (c *Coordinator) count(ctx context.Context, key string) (int, error) {
+// included, and when the first other one expires unless renewed (zero if
+// none). Expiry compares other nodes' renewTime with this node's clock, as
+// leader election does: clocks must agree to well within a duration.
+func (c *Coordinator) count(ctx context.Context, key string) (n int, firstExpiry time.Time, err error) {
 	var list coordinationv1.LeaseList
 	if err := c.Client.List(ctx, &list, client.InNamespace(c.Namespace), client.MatchingLabels{LabelBudget: Hash(key)}); err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	now, own := c.clock().Now(), c.leaseName(key)
-	n := 1
+	n = 1
 	for _, l := range list.Items {
 		if l.Name == own || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
 			continue
@@ -86,7 +87,10 @@ func (c *Coordinator) count(ctx context.Context, key string) (int, error) {
 		expires := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
 		if expires.After(now) {
 			n++
+			if firstExpiry.IsZero() || expires.Before(firstExpiry) {
+				firstExpiry = expires
+			}
 		}
 	}
-	return n, nil
+	return n, firstExpiry, nil
 }

@@ -69,6 +69,10 @@ type member struct {
 	lease   *coordinationv1.Lease // as last written
 	renewed time.Time             // last successful renewal
 	shards  int                   // live Leases at the last count
+	// peerExpiry is when the first peer's Lease expires unless renewed:
+	// the recount is due then, not a renewal period later, so a dead
+	// shard's part comes back within one Lease duration of its death.
+	peerExpiry time.Time
 }
 
 func (c *Coordinator) duration() time.Duration {
@@ -123,10 +127,11 @@ func (c *Coordinator) join(ctx context.Context, b *graph.Budget) error {
 	if err := c.renew(ctx, key, m); err != nil {
 		return fmt.Errorf("registering this shard's share of the Graph quota: %w", err)
 	}
-	n, err := c.count(ctx, key)
+	n, expiry, err := c.count(ctx, key)
 	if err != nil {
 		return fmt.Errorf("counting the shards sharing the Graph quota: %w", err)
 	}
+	m.peerExpiry = expiry
 	b.SetShare(1 / float64(n))
 	if n > 1 {
 		b.Owe(c.RenewPeriod())
@@ -155,12 +160,11 @@ func (c *Coordinator) Shards(key string) int {
 // spends and holds Leases.
 func (c *Coordinator) NeedLeaderElection() bool { return true }
 
-// Start renews and recounts every RenewPeriod until ctx ends, then deletes
-// this shard's Leases so the others take its part back at their next
-// renewal instead of after the Lease expires.
+// Start renews and recounts every RenewPeriod, and as soon as a peer's
+// Lease expires, until ctx ends; then it deletes this shard's Leases so the
+// others take its part back at their next renewal instead of after the
+// Lease expires.
 func (c *Coordinator) Start(ctx context.Context) error {
-	t := c.clock().NewTicker(c.RenewPeriod())
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -168,10 +172,24 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			defer cancel()
 			c.Release(rctx)
 			return nil
-		case <-t.C():
+		case <-c.clock().After(c.next()):
 			c.Tick(ctx)
 		}
 	}
+}
+
+// next is the wait until the next Tick: a renewal period, or less when a
+// peer's Lease expires sooner (plus a little, so it has expired).
+func (c *Coordinator) next() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, now := c.RenewPeriod(), c.clock().Now()
+	for _, m := range c.joined {
+		if !m.peerExpiry.IsZero() {
+			d = min(d, m.peerExpiry.Sub(now)+10*time.Millisecond)
+		}
+	}
+	return max(d, 10*time.Millisecond)
 }
 
 // Tick renews this shard's Leases, recounts the live ones and sets each
@@ -201,9 +219,9 @@ func (c *Coordinator) update(ctx context.Context, key string, m *member) {
 	defer cancel()
 	old := m.budget.Share()
 	err := c.renew(ctx, key, m)
-	n := 0
+	n, expiry := 0, time.Time{}
 	if err == nil {
-		n, err = c.count(ctx, key)
+		n, expiry, err = c.count(ctx, key)
 	}
 	if err != nil {
 		if c.clock().Since(m.renewed) >= c.duration() {
@@ -212,7 +230,7 @@ func (c *Coordinator) update(ctx context.Context, key string, m *member) {
 		c.Log.Error(err, "Could not renew this shard's share of a Graph quota; keeping the share", "budget", key, "share", m.budget.Share())
 		return
 	}
-	m.shards = n
+	m.shards, m.peerExpiry = n, expiry
 	if share := 1 / float64(n); share != old {
 		m.budget.SetShare(share)
 		c.Log.Info("Shards sharing a Graph quota changed", "budget", key, "shards", n, "share", share)
