@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -38,6 +39,7 @@ import (
 	"github.com/directory-operator/directory-operator/internal/graph"
 	"github.com/directory-operator/directory-operator/internal/graphsim"
 	"github.com/directory-operator/directory-operator/internal/logging"
+	"github.com/directory-operator/directory-operator/internal/testenv/proc"
 )
 
 // Test credentials of the emulator's seeded app. They are test material,
@@ -57,6 +59,9 @@ type Options struct {
 	TimeScale float64
 	// Setup registers the reconcilers under test with the manager.
 	Setup func(mgr ctrl.Manager, res *connection.Resolver) error
+	// Shard, when set, is the in-process manager's --label-selector: the
+	// bench leaves objects labelled for its shard processes to them.
+	Shard labels.Selector
 	// LogVerbosity is the manager's log verbosity, as --zap-log-level=N
 	// (default 1, debug). 10 turns on client-go's full request and
 	// response body dumps.
@@ -125,7 +130,7 @@ func Start(opts Options) (*Env, error) {
 	// The production cache selection: only labelled Secrets and exports.
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  e.Scheme,
-		Cache:   connection.CacheOptions(nil, nil),
+		Cache:   connection.CacheOptions(nil, opts.Shard),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Logger:  logf.Log,
 	})
@@ -202,6 +207,12 @@ func (e *Env) Stop() {
 	}
 }
 
+// Kubeconfig writes a kubeconfig for a new user of the test API server
+// into dir (for a manager run as a process, see internal/testenv/proc).
+func (e *Env) Kubeconfig(dir, name string, groups ...string) (string, error) {
+	return proc.Kubeconfig(e.env, dir, name, groups...)
+}
+
 // Logs returns everything the manager logged so far.
 func (e *Env) Logs() string { return e.logs.String() }
 
@@ -218,6 +229,7 @@ func (e *Env) Namespace(t testing.TB) string {
 // DirectoryOptions tune CreateDirectory.
 type DirectoryOptions struct {
 	Name         string // default "tenant"
+	Labels       map[string]string
 	ClientID     string // default ClientID
 	ClientSecret string // default ClientSecret
 	Safety       v1alpha1.SafetySpec
@@ -248,7 +260,7 @@ func (e *Env) CreateDirectory(t testing.TB, ns string, o DirectoryOptions) *v1al
 		t.Fatalf("creating Secret: %v", err)
 	}
 	dir := &v1alpha1.Directory{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: o.Name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: o.Name, Labels: o.Labels},
 		Spec: v1alpha1.DirectorySpec{
 			TenantID:   e.Sim.TenantID(),
 			ClientID:   o.ClientID,

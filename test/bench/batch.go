@@ -40,11 +40,9 @@ func (h *harness) putUsers(n int, prefix string) []string {
 // waits until every one has finished; it returns the wall time and the
 // batches' final state.
 func (h *harness) runBatches(te tenant, name string, upns []string, dryRun bool) (time.Duration, []v1alpha1.UserDisableBatch) {
-	ctx := context.Background()
-	var keys []client.ObjectKey
-	start := time.Now()
+	var bs []*v1alpha1.UserDisableBatch
 	for i := 0; i < len(upns); i += maxBatchUsers {
-		b := &v1alpha1.UserDisableBatch{
+		bs = append(bs, &v1alpha1.UserDisableBatch{
 			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: fmt.Sprintf("%s-%d", name, i/maxBatchUsers+1)},
 			Spec: v1alpha1.UserDisableBatchSpec{
 				DirectoryRef: v1alpha1.DirectoryReference{Name: te.directory},
@@ -52,10 +50,23 @@ func (h *harness) runBatches(te tenant, name string, upns []string, dryRun bool)
 				DryRun:       dryRun,
 				Reason:       "benchmark",
 			},
-		}
+		})
+	}
+	return h.runBatchSet(bs, h.watch)
+}
+
+// runBatchSet creates the batches (all in one namespace) and waits, reading
+// through r, until every one has finished; it returns the wall time and
+// the batches' final state.
+func (h *harness) runBatchSet(bs []*v1alpha1.UserDisableBatch, r client.Reader) (time.Duration, []v1alpha1.UserDisableBatch) {
+	ctx := context.Background()
+	var keys []client.ObjectKey
+	start := time.Now()
+	for _, b := range bs {
 		h.create(ctx, b)
 		keys = append(keys, client.ObjectKeyFromObject(b))
 	}
+	ns := bs[0].Namespace
 	out := make([]v1alpha1.UserDisableBatch, len(keys))
 	defer func() {
 		if r := recover(); r != nil {
@@ -76,7 +87,7 @@ func (h *harness) runBatches(te tenant, name string, upns []string, dryRun bool)
 	seen := map[string]bool{}
 	h.waitFor(h.cfg.scenarioTimeout, "UserDisableBatches to finish", func() bool {
 		var list v1alpha1.UserDisableBatchList
-		if err := h.watch.List(ctx, &list, client.InNamespace(te.ns), client.UnsafeDisableDeepCopy); err != nil {
+		if err := r.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 			return false
 		}
 		byName := map[string]*v1alpha1.UserDisableBatch{}

@@ -14,6 +14,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -58,6 +60,8 @@ func newHarness(cfg config) (*harness, error) {
 			Seed:          7,
 		},
 		TimeScale: cfg.timeScale,
+		// Objects labelled for scenario 12's shard processes are theirs.
+		Shard: labels.NewSelector().Add(mustRequirement(shardLabel, selection.DoesNotExist)),
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
 			return controllers.Setup(mgr, res, controllers.Options{Concurrency: concurrency, UserFilter: notRestart})
 		},
@@ -120,6 +124,7 @@ var scenarioNames = map[int]string{
 	9:  "9. Plan a pull request (kubectl entra plan)",
 	10: "10. Adopt existing users (DirectoryUser, L quota)",
 	11: "11. Restart with Ready DirectoryUsers",
+	12: "12. Two shards, one tenant (two manager processes, L quota)",
 }
 
 func firstLine(s string) string {
@@ -158,6 +163,10 @@ type directoryOptions struct {
 	// budget overrides the operator's client-side quota (nil: the
 	// emulator's, an L tenant).
 	budget *v1alpha1.ThrottleSpec
+	// shards, when set, makes one Directory per shard ("tenant-<shard>",
+	// labelled shardLabel=<shard>) for manager processes run with
+	// --label-selector, instead of one for the in-process manager.
+	shards []string
 }
 
 // newTenant resets the emulator's data, registers a fresh app (fresh
@@ -190,16 +199,28 @@ func (h *harness) newTenant(o directoryOptions) tenant {
 		w := int32(h.cfg.writesPer150s)
 		dopts.Throttle = v1alpha1.ThrottleSpec{TenantSize: v1alpha1.TenantSizeL, WritesPer150s: &w}
 	}
-	dir := h.env.CreateDirectory(t, te.ns, dopts)
-	te.directory = dir.Name
-	h.directories = append(h.directories, dir)
-	h.waitFor(time.Minute, "Directory Ready", func() bool {
-		d := &v1alpha1.Directory{}
-		if err := h.kube.Get(context.Background(), client.ObjectKeyFromObject(dir), d); err != nil {
-			return false
+	// One Directory, or one per shard (same app and tenant), labelled for
+	// the shard's manager process.
+	names, lbls := []string{"tenant"}, []map[string]string{nil}
+	if len(o.shards) > 0 {
+		names, lbls = nil, nil
+		for _, s := range o.shards {
+			names, lbls = append(names, "tenant-"+s), append(lbls, map[string]string{shardLabel: s})
 		}
-		return meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ConditionReady)
-	})
+	}
+	te.directory = names[0]
+	for i, name := range names {
+		dopts.Name, dopts.Labels = name, lbls[i]
+		dir := h.env.CreateDirectory(t, te.ns, dopts)
+		h.directories = append(h.directories, dir)
+		h.waitFor(time.Minute, "Directory "+name+" Ready", func() bool {
+			d := &v1alpha1.Directory{}
+			if err := h.kube.Get(context.Background(), client.ObjectKeyFromObject(dir), d); err != nil {
+				return false
+			}
+			return meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ConditionReady)
+		})
+	}
 	h.sim.SetThrottling(o.throttling)
 	h.sim.ResetCounters()
 	return te

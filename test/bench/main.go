@@ -66,6 +66,11 @@ type config struct {
 	// cpuProfile, when set, is where the run's CPU profile goes.
 	cpuProfile string
 
+	// Scenario 12: users disabled by two shard processes, and their
+	// budget Lease duration.
+	shardUsers int
+	shardLease time.Duration
+
 	// scenarioTimeout bounds any single wait, so one broken scenario
 	// cannot eat the run's time budget.
 	scenarioTimeout time.Duration
@@ -89,6 +94,8 @@ func parseFlags() config {
 	flag.IntVar(&c.latencyRuns, "latency-runs", 0, "apply→Ready runs of scenario 7 (default 50, quick 10)")
 	flag.IntVar(&c.planUsers, "plan-users", 0, "DirectoryUsers kubectl entra plan compares in scenario 9 (default 1000, quick 100)")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (manager, emulator and harness) to this file")
+	flag.IntVar(&c.shardUsers, "shard-users", 0, "users disabled by the two shard processes of scenario 12 (default 10000, quick 600)")
+	flag.DurationVar(&c.shardLease, "shard-lease", 0, "budget Lease duration of scenario 12's shards (default 15s, the manager's; quick 2s)")
 	flag.Parse()
 
 	def := func(v *int, full, quick int) {
@@ -111,6 +118,8 @@ func parseFlags() config {
 	def(&c.directoryUsers, 10000, 300)
 	def(&c.latencyRuns, 50, 10)
 	def(&c.planUsers, 1000, 100)
+	def(&c.shardUsers, 10000, 600)
+	defD(&c.shardLease, 15*time.Second, 2*time.Second)
 	defD(&c.idleWindow, time.Minute, 10*time.Second)
 	defD(&c.idleInterval, time.Minute, 5*time.Second)
 	c.writesPer150s = pick(c.quick, 250, 3000)
@@ -169,6 +178,7 @@ func main() {
 		{9, (*harness).planUsers},
 		{10, (*harness).adoptUsers},
 		{11, (*harness).restartUsers},
+		{12, (*harness).shardUsers},
 		{5, (*harness).directoryUsers},
 	}
 	for _, s := range scenarios {
