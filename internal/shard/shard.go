@@ -62,6 +62,10 @@ type Coordinator struct {
 
 	mu     sync.Mutex
 	joined map[string]*member
+	// done holds the budgets joined (key → *graph.Budget), read without
+	// mu: Join runs on every reconcile, and must not wait for a Tick
+	// talking to a slow API server.
+	done sync.Map
 }
 
 type member struct {
@@ -114,9 +118,12 @@ func (c *Coordinator) Join(ctx context.Context, b *graph.Budget) error {
 }
 
 func (c *Coordinator) join(ctx context.Context, b *graph.Budget) error {
+	key := b.Key()
+	if v, ok := c.done.Load(key); ok && v == b {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := b.Key()
 	m := c.joined[key]
 	if m != nil && m.budget == b {
 		return nil
@@ -141,6 +148,7 @@ func (c *Coordinator) join(ctx context.Context, b *graph.Budget) error {
 		c.joined = map[string]*member{}
 	}
 	c.joined[key] = m
+	c.done.Store(key, b)
 	c.Log.Info("Joined the shards sharing a Graph quota", "budget", key, "shards", n)
 	return nil
 }
@@ -203,6 +211,7 @@ func (c *Coordinator) Tick(ctx context.Context) {
 			// Dropped (or rebuilt: the new budget joins before its use).
 			c.release(ctx, key, m)
 			delete(c.joined, key)
+			c.done.CompareAndDelete(key, m.budget)
 			continue
 		}
 		c.update(ctx, key, m)
@@ -243,6 +252,7 @@ func (c *Coordinator) Release(ctx context.Context) {
 	defer c.mu.Unlock()
 	for key, m := range c.joined {
 		c.release(ctx, key, m)
+		c.done.Delete(key)
 	}
 	c.joined = nil
 }
