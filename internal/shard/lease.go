@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"math"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -30,7 +31,7 @@ func (c *Coordinator) renew(ctx context.Context, key string, m *member) error {
 	}
 	l := m.lease.DeepCopy()
 	l.Spec.HolderIdentity = ptr.To(c.Identity)
-	l.Spec.LeaseDurationSeconds = ptr.To(int32(c.duration().Seconds()))
+	l.Spec.LeaseDurationSeconds = c.durationSeconds()
 	l.Spec.RenewTime = &now
 	err := c.Client.Update(ctx, l)
 	switch {
@@ -56,7 +57,7 @@ func (c *Coordinator) create(ctx context.Context, key string, m *member, now met
 		},
 		Spec: coordinationv1.LeaseSpec{
 			HolderIdentity:       ptr.To(c.Identity),
-			LeaseDurationSeconds: ptr.To(int32(c.duration().Seconds())),
+			LeaseDurationSeconds: c.durationSeconds(),
 			AcquireTime:          &now,
 			RenewTime:            &now,
 		},
@@ -93,4 +94,10 @@ func (c *Coordinator) count(ctx context.Context, key string) (n int, firstExpiry
 		}
 	}
 	return n, firstExpiry, nil
+}
+
+// durationSeconds is the Lease's leaseDurationSeconds, rounded up: peers
+// must never count this shard out before its own renewals say so.
+func (c *Coordinator) durationSeconds() *int32 {
+	return ptr.To(int32(math.Ceil(c.duration().Seconds())))
 }

@@ -77,7 +77,15 @@ type member struct {
 	// the recount is due then, not a renewal period later, so a dead
 	// shard's part comes back within one Lease duration of its death.
 	peerExpiry time.Time
+	// requests is the budget's request count at the last Tick, used is
+	// when it last changed: a shard idle on a budget hands its part back.
+	requests int64
+	used     time.Time
 }
+
+// idleLeases is how many Lease durations a shard may leave a budget unused
+// before it hands its part back (see Tick).
+const idleLeases = 2
 
 func (c *Coordinator) duration() time.Duration {
 	if c.Duration > 0 {
@@ -144,6 +152,7 @@ func (c *Coordinator) join(ctx context.Context, b *graph.Budget) error {
 		b.Owe(c.RenewPeriod())
 	}
 	m.budget, m.shards = b, n
+	m.requests, m.used = b.Stats().Total.Requests, c.clock().Now()
 	if c.joined == nil {
 		c.joined = map[string]*member{}
 	}
@@ -207,8 +216,10 @@ func (c *Coordinator) Tick(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, m := range c.joined {
-		if inUse[key] != m.budget {
-			// Dropped (or rebuilt: the new budget joins before its use).
+		if inUse[key] != m.budget || c.idle(m) {
+			// Dropped, rebuilt (the new budget joins before its use), or
+			// unused for idleLeases durations: a shard whose work is done
+			// must not keep its part from one still working.
 			c.release(ctx, key, m)
 			delete(c.joined, key)
 			c.done.CompareAndDelete(key, m.budget)
@@ -217,6 +228,29 @@ func (c *Coordinator) Tick(ctx context.Context) {
 		c.update(ctx, key, m)
 	}
 }
+
+// idle says whether m's budget sent nothing for idleLeases durations. An
+// idle budget is parked at the minimum share, its bucket empty, until its
+// next use joins again (Join, from the Resolver): anything spending it
+// without joining first gets the operator's own Throttled answer, never
+// tokens the peers now count as theirs. The price: the first request after
+// a pause waits for a little refill instead of using a full bucket.
+func (c *Coordinator) idle(m *member) bool {
+	now, req := c.clock().Now(), m.budget.Stats().Total.Requests
+	if req != m.requests {
+		m.requests, m.used = req, now
+		return false
+	}
+	if now.Sub(m.used) < idleLeases*c.duration() {
+		return false
+	}
+	m.budget.SetShare(0)
+	m.budget.Owe(0)
+	c.Log.Info("Handing back an idle shard's part of a Graph quota", "budget", key(m))
+	return true
+}
+
+func key(m *member) string { return m.budget.Key() }
 
 // update is one renewal of one budget. On any error the share is never
 // raised: a peer that seems gone may only be unreachable. When this shard

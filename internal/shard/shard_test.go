@@ -157,3 +157,28 @@ func TestUnitLeaseNamesAndLabelsAreDNSSafe(t *testing.T) {
 		}
 	}
 }
+
+func TestUnitAnIdleShardHandsItsPartBack(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	c := fakeClient(nil)
+	a, b := newShard(t, c, clk, "a"), newShard(t, c, clk, "b")
+	join(t, a)
+	join(t, b)
+	ctx := context.Background()
+	// Neither sends anything for two Lease durations.
+	for range 7 {
+		clk.Step(5 * time.Second)
+		a.coord.Tick(ctx)
+		b.coord.Tick(ctx)
+	}
+	var leases coordinationv1.LeaseList
+	if err := c.List(ctx, &leases); err != nil || len(leases.Items) != 0 {
+		t.Errorf("%d Leases held by idle shards (%v), want none", len(leases.Items), err)
+	}
+	if s := b.budget.Share(); s > 0.01 {
+		t.Errorf("an idle shard that handed its part back may still spend %v of the quota", s)
+	}
+	// Its next use joins again: alone now, the whole quota.
+	join(t, b)
+	wantShares(t, "an idle shard's next use, alone", 1, b)
+}

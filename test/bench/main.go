@@ -95,7 +95,7 @@ func parseFlags() config {
 	flag.IntVar(&c.planUsers, "plan-users", 0, "DirectoryUsers kubectl entra plan compares in scenario 9 (default 1000, quick 100)")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (manager, emulator and harness) to this file")
 	flag.IntVar(&c.shardUsers, "shard-users", 0, "users disabled by the two shard processes of scenario 12 (default 10000, quick 600)")
-	flag.DurationVar(&c.shardLease, "shard-lease", 0, "budget Lease duration of scenario 12's shards (default 15s, the manager's; quick 2s)")
+	flag.DurationVar(&c.shardLease, "shard-lease", 0, "budget Lease duration of scenario 12's shards (default the manager's 15s divided by the time scale, whole seconds)")
 	flag.Parse()
 
 	def := func(v *int, full, quick int) {
@@ -119,7 +119,10 @@ func parseFlags() config {
 	def(&c.latencyRuns, 50, 10)
 	def(&c.planUsers, 1000, 100)
 	def(&c.shardUsers, 10000, 600)
-	defD(&c.shardLease, 15*time.Second, 2*time.Second)
+	// The manager's 15 s default, compressed like Graph's windows (whole
+	// seconds, as a Lease counts).
+	lease := max(time.Second, (time.Duration(float64(15*time.Second)/c.timeScale) + time.Second - 1).Truncate(time.Second))
+	defD(&c.shardLease, lease, lease)
 	defD(&c.idleWindow, time.Minute, 10*time.Second)
 	defD(&c.idleInterval, time.Minute, 5*time.Second)
 	c.writesPer150s = pick(c.quick, 250, 3000)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/directory-operator/directory-operator/api/v1alpha1"
 )
 
 // shardResult is one run of scenario 12.
@@ -21,6 +23,9 @@ type shardResult struct {
 	shareBefore float64
 	takeBack    time.Duration
 	killErr     string
+	// finished is when each shard's last batch completed, after the
+	// batches were applied.
+	finished map[string]time.Duration
 }
 
 // shardUsers is scenario 12: two manager processes (shard=a and shard=b)
@@ -58,6 +63,8 @@ func (h *harness) shardUsers(t *table) {
 	}
 	t.add(row{scenario: name, run: "with Leases, shard b kill -9 mid-run", wall: kill.wall, usage: kill.u, figure: killFigure,
 		goal: "share back ≤ one Lease duration: " + verdict(kill.killErr == "" && kill.takeBack > 0 && kill.takeBack <= h.cfg.shardLease)})
+	t.note("Scenario 12: last batch completed (completedAt, second precision) with Leases: shard a %s, shard b %s; without: shard a %s, shard b %s.",
+		fmtDur(co.finished["a"]), fmtDur(co.finished["b"]), fmtDur(un.finished["a"]), fmtDur(un.finished["b"]))
 	for _, r := range []shardResult{co, un, kill} {
 		if r.disabled != r.users {
 			t.note("Scenario 12: only %d of %d users disabled in a run.", r.disabled, r.users)
@@ -86,7 +93,15 @@ func (h *harness) shardRun(e *shardEnv, coordinated, kill bool, prefix string) s
 	h.sim.ResetCounters()
 	r := shardResult{}
 	if !kill {
-		r.wall, _ = h.runBatchSet(append(bsA, bsB...), e.batches)
+		start := time.Now()
+		var out []v1alpha1.UserDisableBatch
+		r.wall, out = h.runBatchSet(append(bsA, bsB...), e.batches)
+		r.finished = map[string]time.Duration{}
+		for _, x := range out {
+			if c := x.Status.CompletedAt; c != nil {
+				r.finished[x.Labels[shardLabel]] = max(r.finished[x.Labels[shardLabel]], c.Sub(start))
+			}
+		}
 		r.users = len(upns)
 		r.u, r.disabled = usageOf(h.sim.Counters()), h.countDisabled(upns)
 		return r
