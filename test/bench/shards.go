@@ -44,6 +44,7 @@ func mustRequirement(key string, op selection.Operator, vals ...string) labels.R
 type shardEnv struct {
 	bin, kubeconfig, leaseNS, dir string
 	batches                       cache.Cache
+	runs                          int
 }
 
 func (h *harness) newShardEnv(ctx context.Context) *shardEnv {
@@ -80,7 +81,14 @@ func (h *harness) startShard(e *shardEnv, name string, coordinated bool) *shardP
 	if err != nil {
 		h.fail("%v", err)
 	}
-	p, err := proc.Start(e.bin, []string{"KUBECONFIG=" + e.kubeconfig}, nil,
+	// Each process's output goes to a file in the scenario's directory,
+	// which is kept (named in a note) for reading after the run.
+	e.runs++
+	logFile, err := os.Create(filepath.Join(e.dir, fmt.Sprintf("run%d-shard-%s.log", e.runs, name)))
+	if err != nil {
+		h.fail("%v", err)
+	}
+	p, err := proc.Start(e.bin, []string{"KUBECONFIG=" + e.kubeconfig}, logFile,
 		"--label-selector", shardLabel+"="+name, "--graph-time-scale", fmt.Sprint(h.cfg.timeScale),
 		"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--concurrency", fmt.Sprint(concurrency),
 		"--budget-shards", strconv.FormatBool(coordinated), "--budget-lease-namespace", e.leaseNS,
@@ -88,6 +96,7 @@ func (h *harness) startShard(e *shardEnv, name string, coordinated bool) *shardP
 	if err != nil {
 		h.fail("%v", err)
 	}
+	go func() { <-p.Done(); logFile.Close() }()
 	s := &shardProc{name: name, metrics: "http://" + addr + "/metrics", p: p}
 	h.waitFor(time.Minute, "shard "+name+" serving metrics", func() bool {
 		select {

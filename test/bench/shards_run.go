@@ -70,6 +70,7 @@ func (h *harness) shardUsers(t *table) {
 			t.note("Scenario 12: only %d of %d users disabled in a run.", r.disabled, r.users)
 		}
 	}
+	t.note("Scenario 12: the shard processes' logs are in %s.", e.dir)
 	t.note("Scenario 12: two `bin/manager` processes (--label-selector shard=a / shard=b, --graph-time-scale %g) share one app+tenant; "+
 		"the quota ratio is scenario 1's (writes beyond one burst / wall time / write quota), wall times compressed ×%g. "+
 		"The kill run's wall time is until the survivor's own batches finished.", h.cfg.timeScale, h.cfg.timeScale)
