@@ -81,10 +81,10 @@ func (h *harness) startShard(e *shardEnv, name string, coordinated bool) *shardP
 	if err != nil {
 		h.fail("%v", err)
 	}
-	// Each process's output goes to a file in the scenario's directory,
+	// Each process's output goes to a numbered file in the scenario's directory,
 	// which is kept (named in a note) for reading after the run.
 	e.runs++
-	logFile, err := os.Create(filepath.Join(e.dir, fmt.Sprintf("run%d-shard-%s.log", e.runs, name)))
+	logFile, err := os.Create(filepath.Join(e.dir, fmt.Sprintf("%d-shard-%s.log", e.runs, name)))
 	if err != nil {
 		h.fail("%v", err)
 	}
