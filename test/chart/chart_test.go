@@ -118,7 +118,8 @@ func TestDeployment(t *testing.T) {
 
 	c = container(t, render(t, "testdata/namespaced.yaml"))
 	assertArgs(t, c, "--leader-elect", "--leader-election-id=directory-operator-shard-1", "--watch-namespaces=team-a,team-b",
-		"--label-selector=shard=1", "--concurrency=8", "--zap-log-level=debug", "--graph-time-scale=1")
+		"--label-selector=shard=1", "--concurrency=8", "--zap-log-level=debug", "--graph-time-scale=1",
+		"--budget-shards=auto", "--budget-lease-duration=15s")
 
 	objs = render(t, "testdata/monitoring.yaml")
 	sa := find(objs, "ServiceAccount")[0]
@@ -168,5 +169,29 @@ func TestReplicasNeedLeaderElection(t *testing.T) {
 	}
 	if _, err := renderFiles(t, map[string]any{"replicas": 1, "leaderElection": map[string]any{"enabled": false}}); err != nil {
 		t.Errorf("one replica without leader election: %v", err)
+	}
+}
+
+// TestShardsGetTheLeaseRole: a shard (labelSelector) splits the Graph quota
+// through Leases, so the Lease Role must exist even without leader election.
+func TestShardsGetTheLeaseRole(t *testing.T) {
+	for _, tc := range []struct {
+		vals map[string]any
+		want bool
+	}{
+		{map[string]any{"replicas": 1, "leaderElection": map[string]any{"enabled": false}}, false},
+		{map[string]any{"replicas": 1, "leaderElection": map[string]any{"enabled": false}, "labelSelector": "shard=a"}, true},
+		{map[string]any{"replicas": 1, "leaderElection": map[string]any{"enabled": false}, "labelSelector": "shard=a",
+			"budgetShards": map[string]any{"enabled": "false"}}, false},
+		{map[string]any{"replicas": 1, "leaderElection": map[string]any{"enabled": false}, "budgetShards": map[string]any{"enabled": "true"}}, true},
+	} {
+		files, err := renderFiles(t, tc.vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(files["directory-operator/templates/rbac.yaml"], "-leader-election")
+		if got != tc.want {
+			t.Errorf("values %v: Lease Role rendered %v, want %v", tc.vals, got, tc.want)
+		}
 	}
 }
