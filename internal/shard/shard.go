@@ -216,13 +216,21 @@ func (c *Coordinator) Tick(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, m := range c.joined {
-		if inUse[key] != m.budget || c.idle(m) {
+		dropped := inUse[key] != m.budget
+		if dropped || c.idle(m) {
 			// Dropped, rebuilt (the new budget joins before its use), or
 			// unused for idleLeases durations: a shard whose work is done
-			// must not keep its part from one still working.
+			// must not keep its part from one still working. Forgotten
+			// first, so a reconcile starting now joins again (after this
+			// Tick) instead of spending a parked budget.
+			c.done.CompareAndDelete(key, m.budget)
+			if !dropped {
+				m.budget.SetShare(0)
+				m.budget.Owe(0)
+				c.Log.Info("Handing back an idle shard's part of a Graph quota", "budget", key)
+			}
 			c.release(ctx, key, m)
 			delete(c.joined, key)
-			c.done.CompareAndDelete(key, m.budget)
 			continue
 		}
 		c.update(ctx, key, m)
@@ -230,27 +238,20 @@ func (c *Coordinator) Tick(ctx context.Context) {
 }
 
 // idle says whether m's budget sent nothing for idleLeases durations. An
-// idle budget is parked at the minimum share, its bucket empty, until its
-// next use joins again (Join, from the Resolver): anything spending it
-// without joining first gets the operator's own Throttled answer, never
-// tokens the peers now count as theirs. The price: the first request after
-// a pause waits for a little refill instead of using a full bucket.
+// idle budget is parked (Tick) at the minimum share, its bucket empty,
+// until its next use joins again (Join, from the Resolver): anything
+// spending it without joining first gets the operator's own Throttled
+// answer, never tokens the peers now count as theirs. The price: the first
+// request after a pause waits for a little refill instead of using a full
+// bucket.
 func (c *Coordinator) idle(m *member) bool {
 	now, req := c.clock().Now(), m.budget.Stats().Total.Requests
 	if req != m.requests {
 		m.requests, m.used = req, now
 		return false
 	}
-	if now.Sub(m.used) < idleLeases*c.duration() {
-		return false
-	}
-	m.budget.SetShare(0)
-	m.budget.Owe(0)
-	c.Log.Info("Handing back an idle shard's part of a Graph quota", "budget", key(m))
-	return true
+	return now.Sub(m.used) >= idleLeases*c.duration()
 }
-
-func key(m *member) string { return m.budget.Key() }
 
 // update is one renewal of one budget. On any error the share is never
 // raised: a peer that seems gone may only be unreachable. When this shard
