@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/directory-operator/directory-operator/controllers"
 )
 
 // config is every knob of a run; -quick picks small figures.
@@ -62,6 +64,9 @@ type config struct {
 	// Scenario 9.
 	planUsers int
 
+	// userConcurrency is the DirectoryUser controller's parallel reconciles.
+	userConcurrency int
+
 	// scenarioTimeout bounds any single wait, so one broken scenario
 	// cannot eat the run's time budget.
 	scenarioTimeout time.Duration
@@ -84,6 +89,7 @@ func parseFlags() config {
 	flag.DurationVar(&c.idleInterval, "idle-interval", 0, "DirectoryUser drift interval used in scenario 6 (default 1m, quick 5s)")
 	flag.IntVar(&c.latencyRuns, "latency-runs", 0, "apply→Ready runs of scenario 7 (default 50, quick 10)")
 	flag.IntVar(&c.planUsers, "plan-users", 0, "DirectoryUsers kubectl entra plan compares in scenario 9 (default 1000, quick 100)")
+	flag.IntVar(&c.userConcurrency, "user-concurrency", 0, "parallel DirectoryUser reconciles (default: the manager's --user-concurrency default)")
 	flag.Parse()
 
 	def := func(v *int, full, quick int) {
@@ -106,6 +112,7 @@ func parseFlags() config {
 	def(&c.directoryUsers, 10000, 300)
 	def(&c.latencyRuns, 50, 10)
 	def(&c.planUsers, 1000, 100)
+	def(&c.userConcurrency, controllers.DefaultUserConcurrency, controllers.DefaultUserConcurrency)
 	defD(&c.idleWindow, time.Minute, 10*time.Second)
 	defD(&c.idleInterval, time.Minute, 5*time.Second)
 	c.writesPer150s = pick(c.quick, 250, 3000)
