@@ -49,18 +49,19 @@ type coalescer struct {
 }
 
 type pendingCall struct {
-	key  string // the object the call changes (writes); lower case
-	item batchItem
-	done chan itemResponse // buffered: the sender never blocks
+	key    string // the object the call changes (writes); lower case
+	item   batchItem
+	caller context.Context   // only to drop calls given up before they leave
+	done   chan itemResponse // buffered: the sender never blocks
 }
 
 // send sends item (relative to the version root) alone or inside an
 // envelope and returns its answer. key names the object a write changes.
 //
-// A caller whose ctx ends while its item waits in the queue or in an
-// envelope gets ctx's error at once; the envelope still runs for the
-// others, so a write given up this way may still be applied, exactly as a
-// plain request cancelled after it was sent may have been.
+// A caller whose ctx ends while its item waits gets ctx's error at once.
+// An item still queued then is never sent; one already in an envelope may
+// still be applied (the envelope runs for the others), exactly as a plain
+// request cancelled after it was sent may have been.
 func (q *coalescer) send(ctx context.Context, key string, item batchItem) itemResponse {
 	if meterOf(ctx) != nil {
 		// A metered operation counts exactly its own requests; a shared
@@ -78,7 +79,7 @@ func (q *coalescer) send(ctx context.Context, key string, item batchItem) itemRe
 		q.finished([]*pendingCall{p})
 		return r
 	}
-	p := &pendingCall{key: key, item: item, done: make(chan itemResponse, 1)}
+	p := &pendingCall{key: key, item: item, caller: ctx, done: make(chan itemResponse, 1)}
 	q.enqueueLocked(p)
 	if len(q.queue) >= maxBatchItems {
 		q.flushLocked()
@@ -171,6 +172,16 @@ func (q *coalescer) flushLocked() {
 
 // deliver sends batch and hands each caller its answer.
 func (q *coalescer) deliver(ctx context.Context, batch []*pendingCall) {
+	// A caller that gave up while queued has its answer already (its ctx's
+	// error): its call is not sent, so a write it abandoned is not applied
+	// behind its back.
+	live := batch[:0:0]
+	for _, p := range batch {
+		if p.caller == nil || p.caller.Err() == nil {
+			live = append(live, p)
+		}
+	}
+	batch = live
 	items := make([]batchItem, len(batch))
 	for i, p := range batch {
 		items[i] = p.item

@@ -330,3 +330,33 @@ func TestCoalescedWritesSizedToBudget(t *testing.T) {
 		t.Errorf("budget stats %+v: want 5 writes in 2 requests, none left", st)
 	}
 }
+
+// A write whose caller gave up while it was queued is never sent.
+func TestCoalescedWriteGivenUpIsNotSent(t *testing.T) {
+	f := newFakeGraph(t)
+	l := newWriteLog(t, f)
+	c := f.newClient(f.config())
+	ctx := context.Background()
+	title := "t"
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = c.UpdateUser(ctx, "first", UserUpdate{JobTitle: &title}) }()
+	<-l.held
+	gone, cancel := context.WithCancel(ctx)
+	errs := make(chan error, 2)
+	queueBehind(t, &c.userWrites, &wg, func() { errs <- c.UpdateUser(gone, "x", UserUpdate{JobTitle: &title}) })
+	queueBehind(t, &c.userWrites, &wg, func() { errs <- c.UpdateUser(ctx, "y", UserUpdate{JobTitle: &title}) })
+	cancel()
+	l.unblock()
+	wg.Wait()
+	close(errs)
+	var failed int
+	for err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 1 || len(l.requests) != 1 || len(l.requests[0]) != 1 || !strings.HasPrefix(l.requests[0][0], "PATCH /users/y") {
+		t.Errorf("%d calls failed, requests %q; want only y's PATCH sent", failed, l.requests)
+	}
+}
