@@ -13,10 +13,28 @@ import (
 	"github.com/directory-operator/directory-operator/internal/connection"
 )
 
+// Default parallel reconciles (see Options).
+const (
+	DefaultConcurrency     = 4
+	DefaultUserConcurrency = 32
+)
+
 // Options tune all controllers.
 type Options struct {
-	// Concurrency is the number of parallel reconciles per controller.
+	// Concurrency is the number of parallel reconciles of the
+	// UserDisableBatch and UserEnableBatch controllers (0:
+	// DefaultConcurrency). Their reconciles are few and long (a batch paces
+	// thousands of Graph calls itself, 4 envelopes at a time), so more
+	// workers would only compete for the same Graph budget. Directory and
+	// GroupSync reconcile one object at a time.
 	Concurrency int
+	// UserConcurrency is the number of parallel DirectoryUser reconciles (0:
+	// DefaultUserConcurrency). A DirectoryUser reconcile is a few API
+	// server round trips and one or two small Graph calls that concurrent
+	// reconciles share as $batch envelopes: with few workers the operator
+	// waits on round trips, not on quota. The Graph budget paces them
+	// (a worker never sleeps longer than 1 s on it; beyond that it requeues).
+	UserConcurrency int
 	// UserFilter, when set, limits which DirectoryUsers this manager's
 	// DirectoryUser controller handles (benchmarks that run a second
 	// manager beside it; production shards use --label-selector instead).
@@ -25,6 +43,12 @@ type Options struct {
 
 // Setup registers every controller with mgr.
 func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.UserConcurrency <= 0 {
+		opts.UserConcurrency = DefaultUserConcurrency
+	}
 	if err := (&directory.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -50,7 +74,7 @@ func Setup(mgr ctrl.Manager, res *connection.Resolver, opts Options) error {
 		Connector:               connection.Port[directoryuser.Graph](res),
 		Deletions:               deletions(res),
 		Recorder:                mgr.GetEventRecorder("directory-operator"),
-		MaxConcurrentReconciles: opts.Concurrency,
+		MaxConcurrentReconciles: opts.UserConcurrency,
 		Filter:                  opts.UserFilter,
 	}).SetupWithManager(mgr); err != nil {
 		return err

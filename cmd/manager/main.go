@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -44,6 +45,9 @@ func main() {
 		labelSelector      string
 		timeScale          float64
 		concurrency        int
+		userConcurrency    int
+		kubeQPS            float64
+		kubeBurst          int
 		allowedCustomHosts string
 		shards             shardFlags
 	)
@@ -55,7 +59,12 @@ func main() {
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch (default: all).")
 	flag.StringVar(&labelSelector, "label-selector", "", "Only reconcile objects matching this label selector (sharding across deployments).")
 	flag.Float64Var(&timeScale, "graph-time-scale", 1, "Compress the client-side throttle windows (only for a time-compressed Graph emulator).")
-	flag.IntVar(&concurrency, "concurrency", 4, "Parallel reconciles per controller.")
+	flag.IntVar(&concurrency, "concurrency", controllers.DefaultConcurrency, "Parallel reconciles of UserDisableBatches and UserEnableBatches.")
+	flag.IntVar(&userConcurrency, "user-concurrency", controllers.DefaultUserConcurrency,
+		"Parallel DirectoryUser reconciles (the Graph budget paces them; their Graph calls share $batch envelopes).")
+	flag.Float64Var(&kubeQPS, "kube-api-qps", 0,
+		"Client-side limit of Kubernetes API requests per second; 0 or less: none (API Priority and Fairness paces the manager, controller-runtime's default).")
+	flag.IntVar(&kubeBurst, "kube-api-burst", 0, "Burst of --kube-api-qps (default 2 × qps).")
 	flag.StringVar(&allowedCustomHosts, "allowed-custom-hosts", strings.Join(connection.DefaultAllowedCustomHosts, ","),
 		"Comma-separated hosts (or *.domain) a Directory with cloud Custom may send its credential and requests to; replaces the default list.")
 	shards.bind(flag.CommandLine)
@@ -81,7 +90,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	mgr, err := ctrl.NewManager(restConfig(kubeQPS, kubeBurst), ctrl.Options{
 		Scheme: scheme,
 		Cache:  cacheOpts,
 		Metrics: metricsserver.Options{
@@ -115,7 +124,7 @@ func main() {
 		log.Error(err, "Unable to set up the Graph budget shards")
 		os.Exit(1)
 	}
-	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency}); err != nil {
+	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency, UserConcurrency: userConcurrency}); err != nil {
 		log.Error(err, "Unable to set up controllers")
 		os.Exit(1)
 	}
@@ -129,6 +138,23 @@ func main() {
 		log.Error(err, "Manager stopped with error")
 		os.Exit(1)
 	}
+}
+
+// restConfig is the kubeconfig (or in-cluster config) with the client-side
+// rate limit of --kube-api-qps/--kube-api-burst. controller-runtime turns
+// an unset QPS into -1, no client-side limiter, relying on the API server's
+// Priority and Fairness (client-go alone would default to 5 QPS, burst 10:
+// far too slow for 10,000 DirectoryUsers, each a status write or more).
+func restConfig(qps float64, burst int) *rest.Config {
+	cfg := ctrl.GetConfigOrDie()
+	if qps > 0 {
+		cfg.QPS = float32(qps)
+		cfg.Burst = burst
+		if burst <= 0 {
+			cfg.Burst = int(2 * qps)
+		}
+	}
+	return cfg
 }
 
 // cacheOptions turns --watch-namespaces and --label-selector into the

@@ -318,6 +318,9 @@ func (r *Reconciler) SetupWithManagerAs(mgr ctrl.Manager, rec reconcile.Reconcil
 			return err
 		}
 	}
+	if err := idx.IndexField(ctx, &v1alpha1.UserDisableBatch{}, disabledIDIndex, indexDisabledIDs); err != nil {
+		return err
+	}
 	r.drift = newDriftWatcher(mgr.GetClient(), r.Connector, r.DriftPoll, r.now)
 	name := r.Name
 	if name == "" {

@@ -122,6 +122,7 @@ func newUnit(t *testing.T, objs ...client.Object) *unit {
 	for name, fn := range indexes {
 		b = b.WithIndex(&v1alpha1.DirectoryUser{}, name, fn)
 	}
+	b = b.WithIndex(&v1alpha1.UserDisableBatch{}, disabledIDIndex, indexDisabledIDs)
 	u := &unit{
 		kube:  b.Build(),
 		g:     &fakeGraph{Recorder: graphfake.Recorder{T: t}},

@@ -115,32 +115,56 @@ func (r *Reconciler) holdForBatch(ctx context.Context, s *state) (bool, error) {
 	return true, nil
 }
 
-// disablingBatch names a UserDisableBatch of du's Directory whose row for
-// the user id says Disabled (or due to be), leaving out released ones and
-// ones a UserEnableBatch undoes (the undo enables the account, and a hold
-// taken for the batch now would keep it disabled against the undo).
+// disabledIDIndex maps a UserDisableBatch to the lower-case IDs of the
+// users its rows say it disabled (or is due to: a Pending row recorded as
+// read enabled may have been written already, the batch writes it only
+// after recording that). A DirectoryUser about to re-enable an account
+// then finds the batch with one index lookup, instead of copying every
+// batch of the namespace with its up to 10,000 rows and scanning them, on
+// each such reconcile (10,000 drift reverts after a batch would have been
+// quadratic).
+const disabledIDIndex = "userdisablebatch.disabled-id"
+
+func indexDisabledIDs(o client.Object) []string {
+	b := o.(*v1alpha1.UserDisableBatch)
+	if b.Spec.DryRun {
+		return nil
+	}
+	var ids []string
+	for _, row := range b.Status.Users {
+		due := row.Outcome == v1alpha1.OutcomePending && row.AccountEnabledBefore != nil && *row.AccountEnabledBefore
+		if row.Outcome == v1alpha1.OutcomeDisabled || due {
+			ids = append(ids, strings.ToLower(row.ID))
+		}
+	}
+	return ids
+}
+
+// disablingBatch names a UserDisableBatch of du's Directory that disabled
+// (or is due to disable) the user id, leaving out released ones and ones a
+// UserEnableBatch undoes (the undo enables the account, and a hold taken
+// for the batch now would keep it disabled against the undo).
 func (r *Reconciler) disablingBatch(ctx context.Context, du *v1alpha1.DirectoryUser, id string) (string, error) {
 	var list v1alpha1.UserDisableBatchList
-	if err := r.List(ctx, &list, client.InNamespace(du.Namespace)); err != nil {
+	// Read-only use of the cache's objects: a batch is large.
+	if err := r.List(ctx, &list, client.InNamespace(du.Namespace), client.MatchingFields{disabledIDIndex: strings.ToLower(id)},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return "", err
 	}
-	undone, err := r.undoneBatches(ctx, du.Namespace)
-	if err != nil {
-		return "", err
-	}
+	var undone map[string]bool
 	for i := range list.Items {
 		b := &list.Items[i]
-		if b.Spec.DirectoryRef.Name != du.Spec.DirectoryRef.Name || b.Spec.DryRun || slices.Contains(du.Status.ReleasedHolds, b.Name) || undone[b.Name] {
+		if b.Spec.DirectoryRef.Name != du.Spec.DirectoryRef.Name || slices.Contains(du.Status.ReleasedHolds, b.Name) {
 			continue
 		}
-		for _, row := range b.Status.Users {
-			// A Pending row recorded as read enabled is due: the batch
-			// writes it only after recording that, so it may have been
-			// disabled already.
-			due := row.Outcome == v1alpha1.OutcomePending && row.AccountEnabledBefore != nil && *row.AccountEnabledBefore
-			if (row.Outcome == v1alpha1.OutcomeDisabled || due) && strings.EqualFold(row.ID, id) {
-				return b.Name, nil
+		if undone == nil {
+			var err error
+			if undone, err = r.undoneBatches(ctx, du.Namespace); err != nil {
+				return "", err
 			}
+		}
+		if !undone[b.Name] {
+			return b.Name, nil
 		}
 	}
 	return "", nil
@@ -150,7 +174,7 @@ func (r *Reconciler) disablingBatch(ctx context.Context, du *v1alpha1.DirectoryU
 // of the namespace undoes.
 func (r *Reconciler) undoneBatches(ctx context.Context, ns string) (map[string]bool, error) {
 	var list v1alpha1.UserEnableBatchList
-	if err := r.List(ctx, &list, client.InNamespace(ns)); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	undone := map[string]bool{}

@@ -109,7 +109,7 @@ func (c *Client) runBatch(ctx context.Context, items []batchItem) ([]itemRespons
 	// alone: if Graph throttles or refuses it, nothing else was sent.
 	if chunks > 0 {
 		end := min(maxBatchItems, len(items))
-		if err := c.sendEnvelope(ctx, items[:end], out[:end]); err != nil {
+		if err := c.sendEnvelope(ctx, items[:end], out[:end], false); err != nil {
 			firstErr = err
 		}
 		next = 1
@@ -128,7 +128,7 @@ func (c *Client) runBatch(ctx context.Context, items []batchItem) ([]itemRespons
 				next++
 				mu.Unlock()
 				end := min(start+maxBatchItems, len(items))
-				if err := c.sendEnvelope(ctx, items[start:end], out[start:end]); err != nil {
+				if err := c.sendEnvelope(ctx, items[start:end], out[start:end], false); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -155,7 +155,10 @@ func (c *Client) runBatch(ctx context.Context, items []batchItem) ([]itemRespons
 // trip without letting one caller monopolise the shared budget.
 const batchConcurrency = 4
 
-func (c *Client) sendEnvelope(ctx context.Context, items []batchItem, out []itemResponse) error {
+// sendEnvelope sends items as one $batch and settles each item's answer into
+// out. reserved says the caller has already taken the envelope's cost from
+// the budget (the coalescer sizes envelopes to what the budget grants).
+func (c *Client) sendEnvelope(ctx context.Context, items []batchItem, out []itemResponse, reserved bool) error {
 	const op = "POST /$batch"
 	reqs := make([]batchRequestItem, len(items))
 	var ru, w int
@@ -171,7 +174,7 @@ func (c *Client) sendEnvelope(ctx context.Context, items []batchItem, out []item
 	if err != nil {
 		return &Error{Kind: Invalid, Op: op, Code: "InvalidRequest", Message: "cannot encode batch"}
 	}
-	resp, err := c.do(ctx, call{op: op, method: abs.POST, url: c.base + "/$batch", body: body, ru: ru, w: w, batch: true})
+	resp, err := c.do(ctx, call{op: op, method: abs.POST, url: c.base + "/$batch", body: body, ru: ru, w: w, batch: true, reserved: reserved})
 	if err != nil {
 		if resp != nil {
 			// Graph answered the envelope itself with an error: no item ran.

@@ -46,8 +46,9 @@ type Client struct {
 
 	requests, resourceUnits, writes, throttled atomic.Int64
 
-	// reads gathers concurrent single-user reads into $batch envelopes.
-	reads coalescer
+	// reads and writes gather concurrent single-user calls into $batch
+	// envelopes (see coalescer).
+	reads, userWrites coalescer
 }
 
 // Default timeouts and the token retry policy.
@@ -116,6 +117,7 @@ func newClient(cfg Config, budget *Budget) (*Client, error) {
 		defaultRetry: time.Duration(float64(defaultRetryAfter) / budget.Config().TimeScale),
 	}
 	c.reads.c = c
+	c.userWrites.c, c.userWrites.writes = c, true
 
 	if c.scope == "" {
 		c.scope = defaultScope(root)
@@ -267,6 +269,8 @@ type call struct {
 	header map[string]string
 	ru, w  int // estimated cost, reserved before sending
 	batch  bool
+	// reserved: the caller already took ru and w from the budget.
+	reserved bool
 }
 
 type rawResponse struct {
@@ -285,11 +289,7 @@ const maxBody = 64 << 20
 // one later additions such as delta queries should take) so budget, metrics,
 // retries and error classification stay uniform.
 func (c *Client) do(ctx context.Context, k call) (*rawResponse, error) {
-	if err := c.budget.Wait(ctx, k.ru, k.w); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.Op = k.op
-		}
+	if err := c.pace(ctx, k); err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(k.url)
@@ -348,6 +348,19 @@ func (c *Client) do(ctx context.Context, k call) (*rawResponse, error) {
 		return out, e
 	}
 	return out, nil
+}
+
+// pace takes k's cost from the budget, unless the caller already has.
+func (c *Client) pace(ctx context.Context, k call) error {
+	if k.reserved {
+		return nil
+	}
+	err := c.budget.Wait(ctx, k.ru, k.w)
+	var e *Error
+	if errors.As(err, &e) {
+		e.Op = k.op
+	}
+	return err
 }
 
 // getJSON GETs rawURL (absolute, such as an @odata.nextLink or deltaLink,

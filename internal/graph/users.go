@@ -80,7 +80,7 @@ func (c *Client) GetUser(ctx context.Context, idOrUPN string) (User, error) {
 	q := query{{"$select", strings.Join(userFields, ",")}, {"$expand", managerExpand}}
 	// Through the coalescer: concurrent reads of many reconciles share
 	// $batch envelopes (see coalescer).
-	r := c.reads.get(ctx, batchItem{op: op, method: http.MethodGet, url: userPath(idOrUPN) + q.encode(), ru: estimateRU(1, true, true, 0)})
+	r := c.reads.send(ctx, "", batchItem{op: op, method: http.MethodGet, url: userPath(idOrUPN) + q.encode(), ru: estimateRU(1, true, true, 0)})
 	if r.err != nil {
 		return User{}, r.err
 	}
@@ -174,8 +174,10 @@ func (c *Client) UpdateUser(ctx context.Context, id string, u UserUpdate) error 
 		return nil
 	}
 	body, _ := json.Marshal(updateBody(u))
-	_, err := c.do(ctx, call{op: "PATCH /users/{id}", method: abs.PATCH, url: c.base + userPath(id), body: body, ru: 1, w: 1})
-	return err
+	// Through the write coalescer: concurrent updates of different users
+	// share $batch envelopes; two of one user never do (see coalescer).
+	return c.userWrites.send(ctx, id, batchItem{op: "PATCH /users/{id}", method: http.MethodPatch,
+		url: userPath(id), body: body, ru: 1, w: 1}).err
 }
 
 // DeleteUser soft-deletes a user (restorable for 30 days). A 404 comes back
@@ -188,9 +190,10 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 // SetManager makes managerID the manager of userID (PUT manager/$ref).
 func (c *Client) SetManager(ctx context.Context, userID, managerID string) error {
 	body, _ := json.Marshal(map[string]string{"@odata.id": c.base + "/users/" + url.PathEscape(managerID)})
-	_, err := c.do(ctx, call{op: "PUT /users/{id}/manager/$ref", method: abs.PUT,
-		url: c.base + userPath(userID) + "/manager/$ref", body: body, ru: 1, w: 1})
-	return err
+	// Coalesced like UpdateUser, with the user as key: a PATCH and a
+	// manager change of one user never share an envelope.
+	return c.userWrites.send(ctx, userID, batchItem{op: "PUT /users/{id}/manager/$ref", method: http.MethodPut,
+		url: userPath(userID) + "/manager/$ref", body: body, ru: 1, w: 1}).err
 }
 
 // RemoveManager removes the manager of userID. NotFound when there is none.

@@ -26,9 +26,10 @@ import (
 	"github.com/directory-operator/directory-operator/internal/testenv"
 )
 
-// concurrency is what the manager runs each controller with (the
-// production default of cmd/manager would be used in a cluster).
-const concurrency = 8
+// concurrency is what the manager runs the batch controllers with, and
+// userConcurrency (-user-concurrency) the DirectoryUser controller: the
+// production defaults of cmd/manager.
+const concurrency = controllers.DefaultConcurrency
 
 // harness owns the one environment every scenario shares. controller-runtime
 // refuses two controllers of the same name in one process, so scenarios
@@ -63,7 +64,7 @@ func newHarness(cfg config) (*harness, error) {
 		// Objects labelled for scenario 12's shard processes are theirs.
 		Shard: labels.NewSelector().Add(mustRequirement(shardLabel, selection.DoesNotExist)),
 		Setup: func(mgr ctrl.Manager, res *connection.Resolver) error {
-			return controllers.Setup(mgr, res, controllers.Options{Concurrency: concurrency, UserFilter: notRestart})
+			return controllers.Setup(mgr, res, controllers.Options{Concurrency: concurrency, UserConcurrency: cfg.userConcurrency, UserFilter: notRestart})
 		},
 	})
 	if err != nil {

@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/directory-operator/directory-operator/controllers"
 )
 
 // config is every knob of a run; -quick picks small figures.
@@ -70,6 +72,8 @@ type config struct {
 	// budget Lease duration.
 	shardUsers int
 	shardLease time.Duration
+	// userConcurrency is the DirectoryUser controller's parallel reconciles.
+	userConcurrency int
 
 	// scenarioTimeout bounds any single wait, so one broken scenario
 	// cannot eat the run's time budget.
@@ -96,6 +100,7 @@ func parseFlags() config {
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (manager, emulator and harness) to this file")
 	flag.IntVar(&c.shardUsers, "shard-users", 0, "users disabled by the two shard processes of scenario 12 (default 10000, quick 600)")
 	flag.DurationVar(&c.shardLease, "shard-lease", 0, "budget Lease duration of scenario 12's shards (default the manager's 15s divided by the time scale, whole seconds)")
+	flag.IntVar(&c.userConcurrency, "user-concurrency", 0, "parallel DirectoryUser reconciles (default: the manager's --user-concurrency default)")
 	flag.Parse()
 
 	def := func(v *int, full, quick int) {
@@ -123,6 +128,7 @@ func parseFlags() config {
 	// seconds, as a Lease counts).
 	lease := max(time.Second, (time.Duration(float64(15*time.Second)/c.timeScale) + time.Second - 1).Truncate(time.Second))
 	defD(&c.shardLease, lease, lease)
+	def(&c.userConcurrency, controllers.DefaultUserConcurrency, controllers.DefaultUserConcurrency)
 	defD(&c.idleWindow, time.Minute, 10*time.Second)
 	defD(&c.idleInterval, time.Minute, 5*time.Second)
 	c.writesPer150s = pick(c.quick, 250, 3000)

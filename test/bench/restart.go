@@ -152,7 +152,7 @@ func (h *harness) startUserManager(count, firstAt *atomic.Int64) (stop func()) {
 		res := &connection.Resolver{Kube: mgr.GetClient(), Registry: graph.NewRegistry(), TimeScale: h.cfg.timeScale,
 			Deletions: connection.NewDeletionLimiter(mgr.GetClient())}
 		r := &directoryuser.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connection.Port[directoryuser.Graph](res), Deletions: res.Deletions,
-			Recorder: mgr.GetEventRecorder("directory-operator"), MaxConcurrentReconciles: concurrency,
+			Recorder: mgr.GetEventRecorder("directory-operator"), MaxConcurrentReconciles: h.cfg.userConcurrency,
 			DriftPoll: 5 * time.Second, Name: "directoryuser-restart", Filter: restartFilter}
 		return r.SetupWithManagerAs(mgr, reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 			firstAt.CompareAndSwap(0, time.Now().UnixNano())

@@ -91,13 +91,13 @@ func (t *table) markdown(cfg config, total time.Duration) string {
 	}
 	fmt.Fprintf(&b, "## directory-operator benchmark (%s run)\n\n", mode)
 	fmt.Fprintf(&b, "%s, %s/%s, %d CPUs; emulator time scale ×%g (quota windows and Retry-After compressed), "+
-		"Graph latency %s per HTTP request (%s real ÷ %g); operator in-process on envtest with controller concurrency %d. "+
+		"Graph latency %s per HTTP request (%s real ÷ %g); operator in-process on envtest with %d parallel DirectoryUser reconciles, %d per batch controller. "+
 		"Figures are taken from the emulator's counters (a `$batch` envelope is one request; its items count in RU, writes and 429s). "+
 		"Wall times are compressed times; real-Graph equivalents are noted where it matters. "+
 		"The emulated round trip is compressed like the quota, which keeps latency and quota in proportion for scenarios 1–4; "+
 		"the unthrottled scenarios 5–7 therefore understate round-trip-bound times (the naive loops most).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cfg.timeScale,
-		fmtDur(scaledLatency(cfg)), fmtDur(cfg.graphLatency), cfg.timeScale, concurrency)
+		fmtDur(scaledLatency(cfg)), fmtDur(cfg.graphLatency), cfg.timeScale, cfg.userConcurrency, concurrency)
 	b.WriteString("| Scenario | Run | Wall time | Graph requests | RU | Writes | 429s | Figure (vs limit / baseline) | Goal |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range t.rows {

@@ -114,12 +114,17 @@ func TestDeployment(t *testing.T) {
 			t.Errorf("no %s", probe)
 		}
 	}
-	assertArgs(t, c, "--leader-elect", "--concurrency=4", "--zap-log-level=info")
+	assertArgs(t, c, "--leader-elect", "--concurrency=4", "--user-concurrency=32", "--zap-log-level=info")
+	for _, a := range c["args"].([]any) {
+		if strings.HasPrefix(a.(string), "--kube-api-") {
+			t.Errorf("default values pass %s; want no client-side limit", a)
+		}
+	}
 
 	c = container(t, render(t, "testdata/namespaced.yaml"))
 	assertArgs(t, c, "--leader-elect", "--leader-election-id=directory-operator-shard-1", "--watch-namespaces=team-a,team-b",
-		"--label-selector=shard=1", "--concurrency=8", "--zap-log-level=debug", "--graph-time-scale=1",
-		"--budget-shards=auto", "--budget-lease-duration=15s")
+		"--label-selector=shard=1", "--concurrency=8", "--user-concurrency=16", "--kube-api-qps=100", "--kube-api-burst=200",
+		"--zap-log-level=debug", "--graph-time-scale=1", "--budget-shards=auto", "--budget-lease-duration=15s")
 
 	objs = render(t, "testdata/monitoring.yaml")
 	sa := find(objs, "ServiceAccount")[0]
