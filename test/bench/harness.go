@@ -126,6 +126,7 @@ var scenarioNames = map[int]string{
 	10: "10. Adopt existing users (DirectoryUser, L quota)",
 	11: "11. Restart with Ready DirectoryUsers",
 	12: "12. Two shards, one tenant (two manager processes, L quota)",
+	13: "13. Manager memory (the manager process alone)",
 }
 
 func firstLine(s string) string {

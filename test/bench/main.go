@@ -72,6 +72,9 @@ type config struct {
 	// budget Lease duration.
 	shardUsers int
 	shardLease time.Duration
+	// Scenario 13: GroupSyncs and members each beside the DirectoryUsers.
+	memoryGroups, memoryMembers int
+
 	// userConcurrency is the DirectoryUser controller's parallel reconciles.
 	userConcurrency int
 
@@ -100,6 +103,8 @@ func parseFlags() config {
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (manager, emulator and harness) to this file")
 	flag.IntVar(&c.shardUsers, "shard-users", 0, "users disabled by the two shard processes of scenario 12 (default 10000, quick 600)")
 	flag.DurationVar(&c.shardLease, "shard-lease", 0, "budget Lease duration of scenario 12's shards (default the manager's 15s divided by the time scale, whole seconds)")
+	flag.IntVar(&c.memoryGroups, "memory-groups", 0, "GroupSyncs beside the DirectoryUsers of scenario 13 (default 10, quick 2)")
+	flag.IntVar(&c.memoryMembers, "memory-members", 0, "members of each of scenario 13's groups (default 5000, quick 300)")
 	flag.IntVar(&c.userConcurrency, "user-concurrency", 0, "parallel DirectoryUser reconciles (default: the manager's --user-concurrency default)")
 	flag.Parse()
 
@@ -124,6 +129,8 @@ func parseFlags() config {
 	def(&c.latencyRuns, 50, 10)
 	def(&c.planUsers, 1000, 100)
 	def(&c.shardUsers, 10000, 600)
+	def(&c.memoryGroups, 10, 2)
+	def(&c.memoryMembers, 5000, 300)
 	// The manager's 15 s default, compressed like Graph's windows (whole
 	// seconds, as a Lease counts).
 	lease := max(time.Second, (time.Duration(float64(15*time.Second)/c.timeScale) + time.Second - 1).Truncate(time.Second))
@@ -188,6 +195,7 @@ func main() {
 		{10, (*harness).adoptUsers},
 		{11, (*harness).restartUsers},
 		{12, (*harness).shardUsers},
+		{13, (*harness).managerMemory},
 		{5, (*harness).directoryUsers},
 	}
 	for _, s := range scenarios {

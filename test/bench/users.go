@@ -19,7 +19,6 @@ import (
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/controllers/directoryuser"
-	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 )
 
 // defaultDriftInterval is DirectoryUser's default spec.interval; scenario 6
@@ -174,18 +173,10 @@ func parallel[T any](items []T, f func(T) error) error {
 }
 
 func (h *harness) countReady(ctx context.Context, ns string) (ready, total int) {
-	var list v1alpha1.DirectoryUserList
 	// The cache's own objects, read only: 10,000 deep copies a poll would
 	// cost more CPU than the controllers being measured.
-	if err := h.watch.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-		return 0, 0
-	}
-	for i := range list.Items {
-		if ctrlkit.IsReady(&list.Items[i].Status.CommonStatus, list.Items[i].Generation) {
-			ready++
-		}
-	}
-	return ready, len(list.Items)
+	ready, total = countReadyIn(ctx, h.watch, ns)
+	return ready, max(total, 0)
 }
 
 // naiveCreates times naiveCreateSample sequential SDK POST /users and
