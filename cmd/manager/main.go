@@ -34,74 +34,84 @@ import (
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
 
-func main() {
-	var (
-		metricsAddr        string
-		probeAddr          string
-		leaderElect        bool
-		leaderID           string
-		leaderNamespace    string
-		watchNamespaces    string
-		labelSelector      string
-		timeScale          float64
-		concurrency        int
-		userConcurrency    int
-		kubeQPS            float64
-		kubeBurst          int
-		allowedCustomHosts string
-		shards             shardFlags
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so only one replica writes to Graph.")
-	flag.StringVar(&leaderID, "leader-election-id", "directory-operator.entra.directory-operator.io", "Lease name; give each shard its own.")
-	flag.StringVar(&leaderNamespace, "leader-election-namespace", "", "Namespace of the Lease (default: the pod's namespace; required outside a cluster).")
-	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch (default: all).")
-	flag.StringVar(&labelSelector, "label-selector", "", "Only reconcile objects matching this label selector (sharding across deployments).")
-	flag.Float64Var(&timeScale, "graph-time-scale", 1, "Compress the client-side throttle windows (only for a time-compressed Graph emulator).")
-	flag.IntVar(&concurrency, "concurrency", controllers.DefaultConcurrency, "Parallel reconciles of UserDisableBatches and UserEnableBatches.")
-	flag.IntVar(&userConcurrency, "user-concurrency", controllers.DefaultUserConcurrency,
+// options are the manager's flags.
+type options struct {
+	metricsAddr        string
+	probeAddr          string
+	leaderElect        bool
+	leaderID           string
+	leaderNamespace    string
+	watchNamespaces    string
+	labelSelector      string
+	timeScale          float64
+	concurrency        int
+	userConcurrency    int
+	kubeQPS            float64
+	kubeBurst          int
+	allowedCustomHosts string
+	shards             shardFlags
+	zap                zap.Options
+}
+
+// parseFlags reads the command line.
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so only one replica writes to Graph.")
+	flag.StringVar(&o.leaderID, "leader-election-id", "directory-operator.entra.directory-operator.io", "Lease name; give each shard its own.")
+	flag.StringVar(&o.leaderNamespace, "leader-election-namespace", "", "Namespace of the Lease (default: the pod's namespace; required outside a cluster).")
+	flag.StringVar(&o.watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch (default: all).")
+	flag.StringVar(&o.labelSelector, "label-selector", "", "Only reconcile objects matching this label selector (sharding across deployments).")
+	flag.Float64Var(&o.timeScale, "graph-time-scale", 1, "Compress the client-side throttle windows (only for a time-compressed Graph emulator).")
+	flag.IntVar(&o.concurrency, "concurrency", controllers.DefaultConcurrency, "Parallel reconciles of UserDisableBatches and UserEnableBatches.")
+	flag.IntVar(&o.userConcurrency, "user-concurrency", controllers.DefaultUserConcurrency,
 		"Parallel DirectoryUser reconciles (the Graph budget paces them; their Graph calls share $batch envelopes).")
-	flag.Float64Var(&kubeQPS, "kube-api-qps", 0,
+	flag.Float64Var(&o.kubeQPS, "kube-api-qps", 0,
 		"Client-side limit of Kubernetes API requests per second; 0 or less: none (API Priority and Fairness paces the manager, controller-runtime's default).")
-	flag.IntVar(&kubeBurst, "kube-api-burst", 0, "Burst of --kube-api-qps (default 2 × qps).")
-	flag.StringVar(&allowedCustomHosts, "allowed-custom-hosts", strings.Join(connection.DefaultAllowedCustomHosts, ","),
+	flag.IntVar(&o.kubeBurst, "kube-api-burst", 0, "Burst of --kube-api-qps (default 2 × qps).")
+	flag.StringVar(&o.allowedCustomHosts, "allowed-custom-hosts", strings.Join(connection.DefaultAllowedCustomHosts, ","),
 		"Comma-separated hosts (or *.domain) a Directory with cloud Custom may send its credential and requests to; replaces the default list.")
-	shards.bind(flag.CommandLine)
-	opts := zap.Options{Development: false}
-	opts.BindFlags(flag.CommandLine)
+	o.shards.bind(flag.CommandLine)
+	o.zap = zap.Options{Development: false}
+	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
+	return o
+}
+
+func main() {
+	o := parseFlags()
 	// Redacting at every level: --zap-log-level=10 dumps API bodies.
-	logging.Install(logging.New(&opts))
+	logging.Install(logging.New(&o.zap))
 	log := ctrl.Log.WithName("setup")
 
 	scheme := runtime.NewScheme()
 	must(clientgoscheme.AddToScheme(scheme))
 	must(v1alpha1.AddToScheme(scheme))
 
-	cacheOpts, err := cacheOptions(watchNamespaces, labelSelector)
+	cacheOpts, err := cacheOptions(o.watchNamespaces, o.labelSelector)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	allowedHosts, err := connection.ParseHostAllowList(allowedCustomHosts)
+	allowedHosts, err := connection.ParseHostAllowList(o.allowedCustomHosts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "invalid --allowed-custom-hosts:", err)
 		os.Exit(2)
 	}
 
-	mgr, err := ctrl.NewManager(restConfig(kubeQPS, kubeBurst), ctrl.Options{
+	mgr, err := ctrl.NewManager(restConfig(o.kubeQPS, o.kubeBurst), ctrl.Options{
 		Scheme: scheme,
 		Cache:  cacheOpts,
 		Metrics: metricsserver.Options{
-			BindAddress: metricsAddr,
+			BindAddress: o.metricsAddr,
 			// HTTP/2 stays off: it has had rapid-reset CVEs and metrics need none of it.
 			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
 		},
-		HealthProbeBindAddress:        probeAddr,
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              leaderID,
-		LeaderElectionNamespace:       leaderNamespace,
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              o.leaderID,
+		LeaderElectionNamespace:       o.leaderNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
@@ -113,18 +123,18 @@ func main() {
 		Kube:               mgr.GetClient(),
 		Live:               mgr.GetAPIReader(),
 		Registry:           registry,
-		TimeScale:          timeScale,
+		TimeScale:          o.timeScale,
 		Deletions:          connection.NewDeletionLimiter(mgr.GetClient()),
 		AllowedCustomHosts: allowedHosts,
 		// Watching some namespaces only means Roles in those namespaces:
 		// cluster-scoped ClusterDirectories (and Namespaces) are out of reach.
-		NoClusterDirectories: strings.TrimSpace(watchNamespaces) != "",
+		NoClusterDirectories: strings.TrimSpace(o.watchNamespaces) != "",
 	}
-	if resolver.Shards, err = setupShards(shards, mgr, scheme, registry, labelSelector, leaderNamespace); err != nil {
+	if resolver.Shards, err = setupShards(o.shards, mgr, scheme, registry, o.labelSelector, o.leaderNamespace); err != nil {
 		log.Error(err, "Unable to set up the Graph budget shards")
 		os.Exit(1)
 	}
-	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: concurrency, UserConcurrency: userConcurrency}); err != nil {
+	if err := controllers.Setup(mgr, resolver, controllers.Options{Concurrency: o.concurrency, UserConcurrency: o.userConcurrency}); err != nil {
 		log.Error(err, "Unable to set up controllers")
 		os.Exit(1)
 	}
@@ -133,7 +143,7 @@ func main() {
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 
-	log.Info("Starting manager", "version", version, "watchNamespaces", watchNamespaces, "labelSelector", labelSelector, "allowedCustomHosts", allowedHosts.String())
+	log.Info("Starting manager", "version", version, "watchNamespaces", o.watchNamespaces, "labelSelector", o.labelSelector, "allowedCustomHosts", allowedHosts.String())
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with error")
 		os.Exit(1)

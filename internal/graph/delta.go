@@ -325,6 +325,15 @@ func decodeUserChange(raw json.RawMessage) (UserChange, error) {
 		}
 		ch.User.CreatedDateTime = &t
 	}
+	if err := decodeManagerChange(fields, &ch); err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
+// decodeManagerChange reads the manager of a users/delta entry:
+// manager@delta, or the expanded manager some answers carry instead.
+func decodeManagerChange(fields map[string]json.RawMessage, ch *UserChange) error {
 	if v, ok := fields["manager@delta"]; ok {
 		ch.ManagerChanged = true
 		var refs []struct {
@@ -332,7 +341,7 @@ func decodeUserChange(raw json.RawMessage) (UserChange, error) {
 			Removed json.RawMessage `json:"@removed"`
 		}
 		if err := json.Unmarshal(v, &refs); err != nil {
-			return ch, err
+			return err
 		}
 		for _, r := range refs {
 			if len(r.Removed) == 0 && r.ID != "" {
@@ -348,14 +357,14 @@ func decodeUserChange(raw json.RawMessage) (UserChange, error) {
 				UPN string `json:"userPrincipalName"`
 			}
 			if err := json.Unmarshal(v, &m); err != nil {
-				return ch, err
+				return err
 			}
 			if m.ID != "" {
 				ch.User.Manager = &UserRef{ID: m.ID, UserPrincipalName: m.UPN}
 			}
 		}
 	}
-	return ch, nil
+	return nil
 }
 
 func withID(sel []string) []string {

@@ -41,29 +41,7 @@ func (h *harness) managerMemory(t *table) {
 	huge := int32(math.MaxInt32)
 	te := h.newTenant(directoryOptions{budget: &v1alpha1.ThrottleSpec{ResourceUnitsPer10s: &huge, WritesPer150s: &huge}, shards: []string{memoryShard}})
 	n := cfg.directoryUsers
-	dus := benchUsers(te, "mem", "Resident", n)
-	ids := make([]string, n)
-	for i, du := range dus {
-		du.Labels = map[string]string{shardLabel: memoryShard}
-		du.Spec.Adopt = true
-		g := h.sim.PutUser(graphsim.User{UserPrincipalName: du.Spec.UserPrincipalName, DisplayName: du.Spec.DisplayName,
-			MailNickname: du.Name, JobTitle: *du.Spec.JobTitle, AccountEnabled: true})
-		ids[i] = g.ID
-	}
-	var syncs []*v1alpha1.GroupSync
-	for g := range cfg.memoryGroups {
-		members := make([]string, 0, cfg.memoryMembers)
-		for k := range cfg.memoryMembers {
-			members = append(members, ids[(g*cfg.memoryMembers+k)%n])
-		}
-		grp := h.sim.PutGroup(graphsim.Group{DisplayName: fmt.Sprintf("Memory %02d", g), MailNickname: fmt.Sprintf("memory%02d", g),
-			SecurityEnabled: true, Members: members})
-		syncs = append(syncs, &v1alpha1.GroupSync{
-			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: fmt.Sprintf("memory-%02d", g), Labels: map[string]string{shardLabel: memoryShard}},
-			Spec: v1alpha1.GroupSyncSpec{DirectoryRef: v1alpha1.DirectoryReference{Name: te.directory}, Group: v1alpha1.GroupSelector{ID: grp.ID},
-				Interval: &metav1.Duration{Duration: 24 * time.Hour}},
-		})
-	}
+	dus, syncs := h.memoryObjects(te, n)
 	// The in-process manager's cache leaves shard-labelled objects out:
 	// watch them with a cache of their own.
 	seen, err := cache.New(h.env.Config, cache.Options{Scheme: h.env.Scheme, ByObject: map[client.Object]cache.ByObject{
@@ -114,6 +92,36 @@ func (h *harness) managerMemory(t *table) {
 		}
 		return false
 	})
+}
+
+// memoryObjects puts n users and the groups into the emulator and returns
+// the DirectoryUsers adopting them and the GroupSyncs of the groups, all
+// labelled for scenario 13's manager process.
+func (h *harness) memoryObjects(te tenant, n int) ([]*v1alpha1.DirectoryUser, []*v1alpha1.GroupSync) {
+	dus := benchUsers(te, "mem", "Resident", n)
+	ids := make([]string, n)
+	for i, du := range dus {
+		du.Labels = map[string]string{shardLabel: memoryShard}
+		du.Spec.Adopt = true
+		g := h.sim.PutUser(graphsim.User{UserPrincipalName: du.Spec.UserPrincipalName, DisplayName: du.Spec.DisplayName,
+			MailNickname: du.Name, JobTitle: *du.Spec.JobTitle, AccountEnabled: true})
+		ids[i] = g.ID
+	}
+	var syncs []*v1alpha1.GroupSync
+	for g := range h.cfg.memoryGroups {
+		members := make([]string, 0, h.cfg.memoryMembers)
+		for k := range h.cfg.memoryMembers {
+			members = append(members, ids[(g*h.cfg.memoryMembers+k)%n])
+		}
+		grp := h.sim.PutGroup(graphsim.Group{DisplayName: fmt.Sprintf("Memory %02d", g), MailNickname: fmt.Sprintf("memory%02d", g),
+			SecurityEnabled: true, Members: members})
+		syncs = append(syncs, &v1alpha1.GroupSync{
+			ObjectMeta: metav1.ObjectMeta{Namespace: te.ns, Name: fmt.Sprintf("memory-%02d", g), Labels: map[string]string{shardLabel: memoryShard}},
+			Spec: v1alpha1.GroupSyncSpec{DirectoryRef: v1alpha1.DirectoryReference{Name: te.directory}, Group: v1alpha1.GroupSelector{ID: grp.ID},
+				Interval: &metav1.Duration{Duration: 24 * time.Hour}},
+		})
+	}
+	return dus, syncs
 }
 
 // countReadyIn counts a namespace's DirectoryUsers in r, and those Ready
