@@ -70,3 +70,61 @@ func (r *Registry) Budgets() map[string]*Budget {
 	}
 	return out
 }
+
+// Lower sets a smaller share (a peer joined) and returns the tokens this
+// budget gives up: its unspent tokens beyond the new share's part of them,
+// i.e. tokens × (1 − new/old). The shard hands them to the newcomers
+// (Credit) instead of dropping them, so a burst held when a peer arrives is
+// split between the two rather than half lost; either way the shards'
+// tokens together never grow. Debt (negative tokens) is kept, not scaled:
+// it is what this budget already spent ahead of its refill. Raising the
+// share with Lower is SetShare's no-burst raise and gives up nothing.
+func (b *Budget) Lower(f float64) (ru, writes float64) {
+	if math.IsNaN(f) {
+		f = 1
+	}
+	f = min(1, max(minShare, f))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refillLocked(b.now())
+	old := b.share
+	b.share = f
+	if f < old {
+		keep := f / old
+		if b.ruTokens > 0 {
+			ru = b.ruTokens * (1 - keep)
+			b.ruTokens -= ru
+		}
+		if b.wTokens > 0 {
+			writes = b.wTokens * (1 - keep)
+			b.wTokens -= writes
+		}
+	}
+	return ru, writes
+}
+
+// Credit adds tokens a peer shard gave up (Lower), never beyond this
+// budget's capacity at its current share.
+func (b *Budget) Credit(ru, writes float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refillLocked(b.now())
+	ruCap, _, wCap, _ := b.rates()
+	b.ruTokens = math.Min(ruCap, b.ruTokens+max(0, ru))
+	b.wTokens = math.Min(wCap, b.wTokens+max(0, writes))
+}
+
+// Refund gives back d of refill at the current share (never past
+// capacity): part of a debt from Owe that turned out longer than needed,
+// because every peer lowered its share sooner than the worst case.
+func (b *Budget) Refund(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refillLocked(b.now())
+	ruCap, ruRate, wCap, wRate := b.rates()
+	b.ruTokens = math.Min(ruCap, b.ruTokens+ruRate*d.Seconds())
+	b.wTokens = math.Min(wCap, b.wTokens+wRate*d.Seconds())
+}

@@ -48,3 +48,35 @@ func TestOweDelaysANewcomersFirstTokens(t *testing.T) {
 		t.Errorf("budget outside a registry has key %q", got)
 	}
 }
+
+func TestLowerGivesUpTheSamePartOfTheTokensAndCreditNeverOverfills(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := newBudgetAt(BudgetConfig{ResourceUnitsPer10s: 100, WritesPer150s: 300}, func() time.Time { return now })
+	b.Reserve(0, 100) // 200 writes left of 300
+	ru, w := b.Lower(0.5)
+	if w != 100 || ru != 50 {
+		t.Errorf("lowering 1 → 1/2 gave up %v writes and %v RU, want 100 and 50 (half of what was left)", w, ru)
+	}
+	if st := b.Stats(); st.AvailableWrites != 100 || st.AvailableResourceUnits != 50 {
+		t.Errorf("kept %d writes, %d RU, want 100, 50", st.AvailableWrites, st.AvailableResourceUnits)
+	}
+	peer := newBudgetAt(BudgetConfig{ResourceUnitsPer10s: 100, WritesPer150s: 300}, func() time.Time { return now })
+	peer.SetShare(0.5)
+	peer.Owe(0)
+	peer.Credit(ru, w)
+	peer.Credit(ru, w) // a second credit overfills: clipped at the half share's capacity
+	if st := peer.Stats(); st.AvailableWrites != 150 || st.AvailableResourceUnits != 50 {
+		t.Errorf("credited twice: %d writes, %d RU, want capacity 150, 50", st.AvailableWrites, st.AvailableResourceUnits)
+	}
+	// A budget in debt for 5 s (Owe) refunded 3 s of it is 2 s of refill short.
+	d := newBudgetAt(BudgetConfig{ResourceUnitsPer10s: 100, WritesPer150s: 300}, func() time.Time { return now })
+	d.SetShare(0.5)
+	d.Owe(5 * time.Second)
+	d.Refund(3 * time.Second)
+	if w := d.WaitTime(0, 1); w != 3*time.Second {
+		t.Errorf("first write after %v, want 3s (2 s of debt left, then one write at 1/s)", w)
+	}
+	if got, _ := b.Lower(1); got != 0 {
+		t.Errorf("raising the share with Lower gave up %v RU", got)
+	}
+}

@@ -69,31 +69,33 @@ func (c *Coordinator) create(ctx context.Context, key string, m *member, now met
 	return nil
 }
 
-// count lists the Leases of key's budget and returns how many are live
-// (renewTime + leaseDurationSeconds after now), this shard's always
-// included, and when the first other one expires unless renewed (zero if
+// count lists the Leases of key's budget: how many are live (renewTime +
+// leaseDurationSeconds after now), this shard's always included, which
+// others, and when the first other one expires unless renewed (zero if
 // none). Expiry compares other nodes' renewTime with this node's clock, as
 // leader election does: clocks must agree to well within a duration.
-func (c *Coordinator) count(ctx context.Context, key string) (n int, firstExpiry time.Time, err error) {
-	var list coordinationv1.LeaseList
-	if err := c.Client.List(ctx, &list, client.InNamespace(c.Namespace), client.MatchingLabels{LabelBudget: Hash(key)}); err != nil {
-		return 0, time.Time{}, err
+func (c *Coordinator) count(ctx context.Context, key string) (census, error) {
+	items, err := c.list(ctx, key)
+	if err != nil {
+		return census{}, err
 	}
 	now, own := c.clock().Now(), c.leaseName(key)
-	n = 1
-	for _, l := range list.Items {
+	s := census{n: 1, peers: map[string]*coordinationv1.Lease{}}
+	for i := range items {
+		l := &items[i]
 		if l.Name == own || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
 			continue
 		}
 		expires := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
 		if expires.After(now) {
-			n++
-			if firstExpiry.IsZero() || expires.Before(firstExpiry) {
-				firstExpiry = expires
+			s.n++
+			s.peers[l.Name] = l
+			if s.firstExpiry.IsZero() || expires.Before(s.firstExpiry) {
+				s.firstExpiry = expires
 			}
 		}
 	}
-	return n, firstExpiry, nil
+	return s, nil
 }
 
 // durationSeconds is the Lease's leaseDurationSeconds, rounded up: peers

@@ -81,6 +81,22 @@ type member struct {
 	// when it last changed: a shard idle on a budget hands its part back.
 	requests int64
 	used     time.Time
+	// peers are the other live Leases at the last count: a name not in
+	// it at the next count is a newcomer owed part of this shard's
+	// unspent tokens (handOver).
+	peers map[string]bool
+	// since is when this process joined; taken is, per peer Lease, the
+	// last credit taken from it: a credit is taken once, and never one
+	// made before this process joined (an earlier run's).
+	since time.Time
+	taken map[string]time.Time
+	// owed are the peers counted when this process joined that have not
+	// handed over yet, oweUntil when the debt taken for them ends (Owe):
+	// once all have, the debt beyond the last of them (lastOwed) is
+	// refunded.
+	owed     map[string]bool
+	oweUntil time.Time
+	lastOwed time.Time
 }
 
 // idleLeases is how many Lease durations a shard may leave a budget unused
@@ -137,19 +153,21 @@ func (c *Coordinator) join(ctx context.Context, b *graph.Budget) error {
 		return nil
 	}
 	if m == nil {
-		m = &member{}
+		m = &member{since: c.clock().Now()}
 	}
 	if err := c.renew(ctx, key, m); err != nil {
 		return fmt.Errorf("registering this shard's share of the Graph quota: %w", err)
 	}
-	n, expiry, err := c.count(ctx, key)
+	s, err := c.count(ctx, key)
 	if err != nil {
 		return fmt.Errorf("counting the shards sharing the Graph quota: %w", err)
 	}
-	m.peerExpiry = expiry
+	n := s.n
+	m.peerExpiry, m.peers = s.firstExpiry, s.names()
 	b.SetShare(1 / float64(n))
 	if n > 1 {
 		b.Owe(c.RenewPeriod())
+		m.owed, m.oweUntil = s.names(), c.clock().Now().Add(c.RenewPeriod())
 	}
 	m.budget, m.shards = b, n
 	m.requests, m.used = b.Stats().Total.Requests, c.clock().Now()
@@ -263,9 +281,9 @@ func (c *Coordinator) update(ctx context.Context, key string, m *member) {
 	defer cancel()
 	old := m.budget.Share()
 	err := c.renew(ctx, key, m)
-	n, expiry := 0, time.Time{}
+	var s census
 	if err == nil {
-		n, expiry, err = c.count(ctx, key)
+		s, err = c.count(ctx, key)
 	}
 	if err != nil {
 		if c.clock().Since(m.renewed) >= c.duration() {
@@ -274,11 +292,19 @@ func (c *Coordinator) update(ctx context.Context, key string, m *member) {
 		c.Log.Error(err, "Could not renew this shard's share of a Graph quota; keeping the share", "budget", key, "share", m.budget.Share())
 		return
 	}
-	m.shards, m.peerExpiry = n, expiry
-	if share := 1 / float64(n); share != old {
+	n, joined := s.n, s.newcomers(m.peers)
+	m.shards, m.peerExpiry, m.peers = n, s.firstExpiry, s.names()
+	c.takeCredits(key, m, s)
+	share := 1 / float64(n)
+	switch {
+	case share < old && len(joined) > 0:
+		c.handOver(ctx, key, m, share, joined)
+	case share != old:
 		m.budget.SetShare(share)
-		c.Log.Info("Shards sharing a Graph quota changed", "budget", key, "shards", n, "share", share)
+	default:
+		return
 	}
+	c.Log.Info("Shards sharing a Graph quota changed", "budget", key, "shards", n, "share", share)
 }
 
 // Release deletes this shard's Leases (clean shutdown).

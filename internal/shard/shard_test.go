@@ -182,3 +182,45 @@ func TestUnitAnIdleShardHandsItsPartBack(t *testing.T) {
 	join(t, b)
 	wantShares(t, "an idle shard's next use, alone", 1, b)
 }
+
+// A shard holding a full bucket when a second one joins hands half of it
+// over: the two spend one burst between them, not one and a half (the
+// newcomer starting empty) nor two.
+func TestUnitANewcomerTakesHalfTheUnspentBurstOnce(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	c := fakeClient(nil)
+	a, b := newShard(t, c, clk, "a"), newShard(t, c, clk, "b")
+	ctx := context.Background()
+	join(t, a)
+	full := a.budget.Stats().AvailableWrites
+	join(t, b)
+	if w := b.budget.Stats().AvailableWrites; w > 0 {
+		t.Fatalf("newcomer starts with %d writes, want none until a hands some over", w)
+	}
+	// a renews 1 s later and counts b: it lowers its share then, so b's
+	// debt (a renewal period, 5 s, the worst case) is 4 s too long.
+	clk.Step(time.Second)
+	a.coord.Tick(ctx)
+	aw := a.budget.Stats().AvailableWrites
+	b.coord.Tick(ctx) // b's next renewal: it reads a's Lease
+	bw := b.budget.Stats().AvailableWrites
+	// The budgets run on the wall clock, not this fake one: the 1 s step
+	// refilled nothing, so b still owes that second (10 writes) but not
+	// the 4 s after a's hand-over (40 more without the refund).
+	if aw+bw > full || aw < full/2-1 || bw < full/2-full/200 {
+		t.Errorf("after the hand-over a holds %d writes and b %d, want half of %d each (b's debt refunded beyond a's hand-over), never more together", aw, bw, full)
+	}
+	// A credit is taken once, however often b renews.
+	b.coord.Tick(ctx)
+	b.coord.Tick(ctx)
+	if w := b.budget.Stats().AvailableWrites; w > bw+1 {
+		t.Errorf("b's writes went from %d to %d with no refill: a credit taken twice", bw, w)
+	}
+	// A third shard joining later is not owed the credit made for b.
+	d := newShard(t, c, clk, "d")
+	join(t, d)
+	d.coord.Tick(ctx)
+	if w := d.budget.Stats().AvailableWrites; w > 0 {
+		t.Errorf("a later newcomer took %d writes of a credit addressed to another", w)
+	}
+}
