@@ -182,7 +182,9 @@ func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyF
 	}
 	var changed []string
 	next, err := conn.Graph.UsersDelta(ctx, q, func(c graph.UserChange) error {
-		changed = append(changed, c.User.ID)
+		if !w.echo(ctx, key, c) {
+			changed = append(changed, c.User.ID)
+		}
 		return nil
 	})
 	now := w.now()
