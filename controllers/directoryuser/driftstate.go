@@ -133,6 +133,14 @@ func (st *directoryWatch) persistLocked(now time.Time, changed bool) *persistedW
 	for id := range st.dirty {
 		p.Dirty = append(p.Dirty, id)
 	}
+	// Held entries too: one may be a user whose creation records its ID
+	// after a restart; a restart that finds no resource bound to it drops
+	// it after unboundTTL.
+	for id := range st.unbound {
+		if _, dup := st.dirty[id]; !dup {
+			p.Dirty = append(p.Dirty, id)
+		}
+	}
 	st.savedAt = now
 	return p
 }

@@ -59,8 +59,12 @@ type directoryWatch struct {
 	// since: changes after this moment are reported by a later poll.
 	since    time.Time
 	lastPoll time.Time
-	// dirty maps user IDs the delta reported to when it did.
+	// dirty maps user IDs the delta reported to when it did: users of
+	// DirectoryUsers to read again (echo.go).
 	dirty map[string]time.Time
+	// unbound holds entries for users no DirectoryUser is bound to yet
+	// (echo.go), by ID.
+	unbound map[string]unboundChange
 	// pollMu serialises polls of one Directory (the ticker and
 	// ensurePolled), so one link is never used twice.
 	pollMu sync.Mutex
@@ -181,13 +185,20 @@ func (w *driftWatcher) poll(ctx context.Context, key types.NamespacedName, onlyF
 		q.Link = graph.DeltaLatest
 	}
 	var changed []string
+	var fresh []graph.UserChange
 	next, err := conn.Graph.UsersDelta(ctx, q, func(c graph.UserChange) error {
-		if !w.echo(ctx, key, c) {
+		switch w.classify(ctx, key, c) {
+		case readAgain:
 			changed = append(changed, c.User.ID)
+		case unbound:
+			fresh = append(fresh, c)
 		}
 		return nil
 	})
 	now := w.now()
+	if err == nil {
+		changed = append(changed, w.rebind(ctx, key, st, fresh, now)...)
+	}
 	if save := w.record(ctx, key, st, link, next, changed, err, now, now); save != nil {
 		if err := w.saveState(ctx, conn.Directory, *save); err != nil {
 			log.FromContext(ctx).V(1).Info("Saving drift watch failed; a restart reads users again", "directory", key.String(), "error", err.Error())

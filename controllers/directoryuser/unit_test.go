@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -343,5 +344,58 @@ func TestUnitDriftWatchSavesAfterTheFirst(t *testing.T) {
 	}
 	if !strings.Contains(cm.Data[driftStateKey], "link-2") {
 		t.Errorf("saved watch %s, want the second save", cm.Data[driftStateKey])
+	}
+}
+
+// A delta entry for a user no DirectoryUser is bound to is never marked
+// for a read nobody would make (the saved watch would list it forever);
+// it is held, classified again once a resource records the ID, and
+// forgotten after unboundTTL. An echo of a bound user is not marked either;
+// a real change is.
+func TestUnitDeltaEntriesOfUnboundUsersAreHeldNotMarked(t *testing.T) {
+	lastRead := metav1.NewTime(unitNow.Add(-time.Minute))
+	ready := func(du *v1alpha1.DirectoryUser) {
+		du.Status.UserPrincipalName = du.Spec.UserPrincipalName
+		du.Status.DisplayName = "Adele Vance"
+		du.Status.LastSyncTime = &lastRead
+		du.Status.ObservedGeneration = du.Generation
+		ctrlkit.SetCondition(&du.Status.CommonStatus, du.Generation, v1alpha1.ConditionReady, true, v1alpha1.ReasonSucceeded, "ok")
+	}
+	adele := boundUser("adele", "adele@contoso.com", ready)
+	u := newUnit(t, adele)
+	w := newDriftWatcher(u.kube, nil, time.Minute, u.clock.Now)
+	dir := types.NamespacedName{Namespace: "ns", Name: "tenant"}
+	st := w.watch(dir)
+	ctx := context.Background()
+	entry := func(id, name string) graph.UserChange {
+		return graph.UserChange{User: graph.User{ID: id, DisplayName: name}, Props: map[string]bool{"id": true, "displayName": true}}
+	}
+	if v := w.classify(ctx, dir, entry("id-adele", "Adele Vance")); v != echoed {
+		t.Errorf("an entry repeating adele's status: verdict %v, want echoed", v)
+	}
+	if v := w.classify(ctx, dir, entry("id-adele", "Renamed In Portal")); v != readAgain {
+		t.Errorf("a real change of adele: verdict %v, want readAgain", v)
+	}
+	// Nobody is bound to id-megan yet: held, not marked.
+	if got := w.rebind(ctx, dir, st, []graph.UserChange{entry("id-megan", "Megan")}, unitNow); len(got) != 0 || len(st.dirty) != 0 || len(st.unbound) != 1 {
+		t.Fatalf("unbound entry: reread %v, dirty %v, held %d", got, st.dirty, len(st.unbound))
+	}
+	// Megan's DirectoryUser records the ID (a creation in flight); her
+	// status shows another name than the entry: at the next poll she is
+	// read.
+	megan := boundUser("megan", "megan@contoso.com", ready)
+	if err := u.kube.Create(ctx, megan); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.rebind(ctx, dir, st, nil, unitNow.Add(time.Second)); !slices.Equal(got, []string{"id-megan"}) || len(st.unbound) != 0 {
+		t.Fatalf("bound since: reread %v, held %d; want id-megan read", got, len(st.unbound))
+	}
+	// An entry nobody is ever bound to, and a mark for such a user (a saved
+	// watch from before), are gone after unboundTTL.
+	st.dirty["id-gone"] = unitNow
+	w.rebind(ctx, dir, st, []graph.UserChange{entry("id-nobody", "Nobody")}, unitNow)
+	w.rebind(ctx, dir, st, nil, unitNow.Add(unboundTTL))
+	if _, ok := st.dirty["id-gone"]; ok || len(st.unbound) != 0 {
+		t.Errorf("after unboundTTL: dirty %v, held %d; want both forgotten", st.dirty, len(st.unbound))
 	}
 }

@@ -25,12 +25,18 @@ import (
 // namespaces only; shard (the --label-selector flag) limits the operator's
 // own kinds.
 func CacheOptions(namespaces []string, shard labels.Selector) cache.Options {
-	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{
-			v1alpha1.LabelCredential: v1alpha1.LabelCredentialValue,
-		})},
-		&corev1.ConfigMap{}: {Label: exportSelector()},
-	}}
+	opts := cache.Options{
+		// managedFields are the API server's server-side-apply bookkeeping,
+		// read by nothing here, and a large part of each cached object: at
+		// 10,000 DirectoryUsers they are tens of MiB. Writes are unaffected
+		// (an update without them keeps the server's).
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{
+				v1alpha1.LabelCredential: v1alpha1.LabelCredentialValue,
+			})},
+			&corev1.ConfigMap{}: {Label: exportSelector()},
+		}}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,11 @@ func (h *harness) restartUsers(t *table) {
 	// The watch the restarted manager resumes (controllers/directoryuser/driftstate.go).
 	stateName := te.directory + "-users-delta-directoryuser-restart"
 	stop := h.startUserManager(&reconciled, &firstAt)
+	// Whatever happens, no manager of this scenario outlives it (a failed
+	// run once left one polling every 5 s through scenario 6's idle
+	// window), and its users go.
+	defer func() { stop() }()
+	defer h.deleteUsers(te.ns)
 	// One user first, so the watcher's delta link exists before the
 	// others are created and read: the steady state of a running
 	// operator, where every user was read since the link began (a user
@@ -79,6 +85,7 @@ func (h *harness) restartUsers(t *table) {
 		return ready == n && total == n
 	})
 	allReady := time.Now()
+	var lastShown time.Time
 	// The first poll names every just-created user; they are read once
 	// more, and a later poll saves a watch with none pending: the steady
 	// state a restart is measured from. A save from before that poll also
@@ -93,7 +100,15 @@ func (h *harness) restartUsers(t *table) {
 			LastPoll time.Time `json:"lastPoll"`
 			Dirty    []string  `json:"dirty"`
 		}
-		return json.Unmarshal([]byte(cm.Data["state.json"]), &p) == nil && p.Link != "" && len(p.Dirty) == 0 && p.LastPoll.After(allReady)
+		if json.Unmarshal([]byte(cm.Data["state.json"]), &p) != nil {
+			return false
+		}
+		if time.Since(lastShown) > 10*time.Second {
+			lastShown = time.Now()
+			fmt.Fprintf(os.Stderr, "bench: drift watch saved: link %t, %d users pending a read, last poll %s after all were Ready\n",
+				p.Link != "", len(p.Dirty), fmtDur(p.LastPoll.Sub(allReady)))
+		}
+		return p.Link != "" && len(p.Dirty) == 0 && p.LastPoll.After(allReady)
 	})
 	stop()
 
@@ -110,9 +125,6 @@ func (h *harness) restartUsers(t *table) {
 	wall := time.Since(start)
 	first := time.Unix(0, firstAt.Load()).Sub(start)
 	u := usageOf(h.sim.Counters())
-	// Deleted while a manager that handles them runs (their finalizers).
-	defer stop()
-	defer h.deleteUsers(te.ns)
 	maxRequests := int64(math.Ceil(float64(n) / 20))
 	ok := u.requests <= maxRequests && wall <= 2*listTime
 	t.add(row{scenario: name, run: fmt.Sprintf("operator restart, %s Ready DirectoryUsers", fmtInt(int64(n))), wall: wall, usage: u,
