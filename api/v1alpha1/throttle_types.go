@@ -41,4 +41,9 @@ type BudgetStatus struct {
 	// own pacing) holds every caller of this budget.
 	// +optional
 	ThrottledByGraph bool `json:"throttledByGraph,omitempty"`
+	// SharePercent is the part of the limits above this operator shard may
+	// spend, set only while shards (--budget-shards) split the budget: 50
+	// with two live shards. Availability above is of that part.
+	// +optional
+	SharePercent *int32 `json:"sharePercent,omitempty"`
 }

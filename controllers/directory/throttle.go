@@ -1,7 +1,10 @@
 package directory
 
 import (
+	"math"
+
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/ptr"
 
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/connection"
@@ -39,10 +42,16 @@ func budgetStatus(b graph.BudgetReport, ruWindow, writeWindow int64) v1alpha1.Bu
 	if b.Config.WriteWindow > 0 {
 		writeWindow = int64(b.Config.WriteWindow.Seconds())
 	}
-	return v1alpha1.BudgetStatus{
+	st := v1alpha1.BudgetStatus{
 		ResourceUnits: int64(b.Config.ResourceUnitsPer10s), ResourceUnitWindowSeconds: ruWindow,
 		Writes: int64(b.Config.WritesPer150s), WriteWindowSeconds: writeWindow,
 		AvailableResourceUnits: int64(b.Stats.AvailableResourceUnits), AvailableWrites: int64(b.Stats.AvailableWrites),
 		ThrottledByGraph: b.Stats.Blocked > 0,
 	}
+	if s := b.Stats.Share; s > 0 && s < 1 {
+		// Shards split the quota: say so, or the limits read as if this
+		// process had all of them.
+		st.SharePercent = ptr.To(int32(math.Round(s * 100)))
+	}
+	return st
 }

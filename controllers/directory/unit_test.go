@@ -124,3 +124,16 @@ func TestUnitGroupsExportFailureKeepsDirectoryUsable(t *testing.T) {
 		t.Errorf("GroupsExported %+v", exp)
 	}
 }
+
+// A shard's Directory says which part of the limits it may spend; a
+// process spending the whole quota says nothing more than before.
+func TestUnitThrottleStatusShowsTheShardsShare(t *testing.T) {
+	whole := budgetStatus(graph.BudgetReport{Stats: graph.BudgetStats{Share: 1}}, 10, 150)
+	if whole.SharePercent != nil {
+		t.Errorf("a single process reports sharePercent %d", *whole.SharePercent)
+	}
+	half := budgetStatus(graph.BudgetReport{Stats: graph.BudgetStats{Share: 0.5}}, 10, 150)
+	if half.SharePercent == nil || *half.SharePercent != 50 {
+		t.Errorf("one of two shards reports sharePercent %v, want 50", half.SharePercent)
+	}
+}

@@ -97,6 +97,9 @@ type BudgetStats struct {
 	Pace float64
 	// LimitPercentage is the last x-ms-throttle-limit-percentage seen.
 	LimitPercentage float64
+	// Share is this process's part of the quota (SetShare): 1 unless
+	// shards split it.
+	Share float64
 	// Total counts everything since the budget was created.
 	Total Usage
 }
@@ -391,6 +394,7 @@ func (b *Budget) Stats() BudgetStats {
 		AvailableWrites:        int(math.Floor(math.Max(0, b.wTokens) + 1e-6)),
 		Pace:                   b.pace,
 		LimitPercentage:        b.lastPct,
+		Share:                  b.share,
 		Total:                  b.total,
 	}
 	cut := now.Unix() - statsWindowSeconds
