@@ -34,9 +34,12 @@ const (
 	// driftStateKey holds the JSON of persistedWatch.
 	driftStateKey = "state.json"
 	// driftStateEvery bounds how stale the saved link gets while nothing
-	// changes: resuming an older link only re-reports changes already
-	// handled. Polls that report changes are saved at once.
-	driftStateEvery = 5 * time.Minute
+	// changes: resuming an older link re-reports changes already handled
+	// (the operator's own writes among them: echoes, no read each, but a
+	// page per 999 entries after a large apply). One small write a minute
+	// per Directory at most keeps that replay short. Polls that report
+	// changes are saved at once.
+	driftStateEvery = time.Minute
 	// maxPersistedDirty bounds the ConfigMap: with more users pending a
 	// re-read, the saved chain restarts at that poll (see save).
 	maxPersistedDirty = 20000
