@@ -84,32 +84,7 @@ func (h *harness) restartUsers(t *table) {
 		ready, total := h.countReady(ctx, te.ns)
 		return ready == n && total == n
 	})
-	allReady := time.Now()
-	var lastShown time.Time
-	// The first poll names every just-created user; they are read once
-	// more, and a later poll saves a watch with none pending: the steady
-	// state a restart is measured from. A save from before that poll also
-	// lists none, so the save must come from a poll after all were Ready.
-	h.waitFor(2*time.Minute, "the drift watch saved with no user pending a read", func() bool {
-		cm := &corev1.ConfigMap{}
-		if err := h.kube.Get(ctx, client.ObjectKey{Namespace: te.ns, Name: stateName}, cm); err != nil {
-			return false
-		}
-		var p struct {
-			Link     string    `json:"link"`
-			LastPoll time.Time `json:"lastPoll"`
-			Dirty    []string  `json:"dirty"`
-		}
-		if json.Unmarshal([]byte(cm.Data["state.json"]), &p) != nil {
-			return false
-		}
-		if time.Since(lastShown) > 10*time.Second {
-			lastShown = time.Now()
-			fmt.Fprintf(os.Stderr, "bench: drift watch saved: link %t, %d users pending a read, last poll %s after all were Ready\n",
-				p.Link != "", len(p.Dirty), fmtDur(p.LastPoll.Sub(allReady)))
-		}
-		return p.Link != "" && len(p.Dirty) == 0 && p.LastPoll.After(allReady)
-	})
+	h.waitSteadyWatch(ctx, te.ns, stateName, time.Now())
 	stop()
 
 	listTime := h.informerSync(ctx, te.ns)
@@ -171,5 +146,36 @@ func (h *harness) startUserManager(count, firstAt *atomic.Int64) (stop func()) {
 			defer count.Add(1)
 			return r.Reconcile(ctx, req)
 		}))
+	})
+}
+
+// waitSteadyWatch waits until the drift watch saved in ConfigMap stateName
+// lists no user pending a read, from a poll after allReady: the steady
+// state of a running operator, which the restart is measured from. The
+// first poll names every just-created user (echoes of the operator's own
+// creates, or users read once more), so a save from before it proves
+// nothing.
+func (h *harness) waitSteadyWatch(ctx context.Context, ns, stateName string, allReady time.Time) {
+	var lastShown time.Time
+	// The watch is saved at least once a minute (driftstate.go).
+	h.waitFor(2*time.Minute, "the drift watch saved with no user pending a read", func() bool {
+		cm := &corev1.ConfigMap{}
+		if err := h.kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: stateName}, cm); err != nil {
+			return false
+		}
+		var p struct {
+			Link     string    `json:"link"`
+			LastPoll time.Time `json:"lastPoll"`
+			Dirty    []string  `json:"dirty"`
+		}
+		if json.Unmarshal([]byte(cm.Data["state.json"]), &p) != nil {
+			return false
+		}
+		if time.Since(lastShown) > 10*time.Second {
+			lastShown = time.Now()
+			fmt.Fprintf(os.Stderr, "bench: drift watch saved: link %t, %d users pending a read, last poll %s after all were Ready\n",
+				p.Link != "", len(p.Dirty), fmtDur(p.LastPoll.Sub(allReady)))
+		}
+		return p.Link != "" && len(p.Dirty) == 0 && p.LastPoll.After(allReady)
 	})
 }
