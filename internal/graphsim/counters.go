@@ -21,6 +21,10 @@ type Counters struct {
 	Writes        int64
 	// Throttled counts 429 answers, batch items included.
 	Throttled int64
+	// ThrottledBy splits Throttled by the bucket that refused: the limit
+	// exceeded and the scope kind, e.g. "WriteLimitExceeded
+	// Tenant_Application" (app+tenant) or "... Application" (app-wide).
+	ThrottledBy map[string]int64
 	// UserWrites counts successful writes per user id (PATCH, DELETE,
 	// manager changes, revokeSignInSessions, creates).
 	UserWrites map[string]int64
@@ -44,10 +48,12 @@ type counterState struct {
 	byStatus                                                                                        map[int]int64
 	userWrites                                                                                      map[string]int64
 	userDisables                                                                                    map[string]int64
+	throttledBy                                                                                     map[string]int64
 }
 
 func (c *counterState) reset() {
-	*c = counterState{byEndpoint: map[string]int64{}, byStatus: map[int]int64{}, userWrites: map[string]int64{}, userDisables: map[string]int64{}}
+	*c = counterState{byEndpoint: map[string]int64{}, byStatus: map[int]int64{}, userWrites: map[string]int64{}, userDisables: map[string]int64{},
+		throttledBy: map[string]int64{}}
 }
 
 func (s *Server) count(tmpl string, status int, inBatch bool) {
@@ -69,6 +75,10 @@ func (s *Server) Counters() Counters {
 		Throttled: s.cnt.throttled, Posts: s.cnt.posts, TokenRequests: s.cnt.tokenRequests, Dropped: s.cnt.dropped,
 		MailsSent:  s.cnt.mails,
 		ByEndpoint: map[string]int64{}, ByStatus: map[int]int64{}, UserWrites: map[string]int64{}, UserDisables: map[string]int64{},
+		ThrottledBy: map[string]int64{},
+	}
+	for k, v := range s.cnt.throttledBy {
+		c.ThrottledBy[k] = v
 	}
 	for k, v := range s.cnt.byEndpoint {
 		c.ByEndpoint[k] = v

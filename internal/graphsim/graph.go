@@ -555,6 +555,8 @@ func (s *Server) exec(c *call) gresp {
 	}
 	if !tr.ok {
 		s.cnt.throttled++
+		kind, _, _ := strings.Cut(tr.scope, "/")
+		s.cnt.throttledBy[tr.info+" "+kind]++
 	} else if fail == 0 || applyAnyway {
 		s.cnt.ru += int64(ru)
 		s.cnt.writes += int64(writes)

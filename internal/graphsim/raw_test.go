@@ -270,6 +270,9 @@ func TestThrottle429Headers(t *testing.T) {
 	if s.Counters().Throttled != 1 {
 		t.Fatalf("throttled counter: %d", s.Counters().Throttled)
 	}
+	if by := s.Counters().ThrottledBy; by["ResourceUnitLimitExceeded Tenant_Application"] != 1 || len(by) != 1 {
+		t.Fatalf("429s by bucket: %v, want the app+tenant RU bucket's one", by)
+	}
 	// inside a batch, items are throttled one by one with their own Retry-After
 	var reqs []map[string]any
 	for i := 0; i < 3; i++ {

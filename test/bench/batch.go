@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -204,7 +206,9 @@ func (h *harness) disableUsers(t *table) {
 	h.sim.ResetCounters()
 	tl := h.sampleWrites()
 	wall, bs := h.runBatches(te, "disable", upns, false)
-	u := usageOf(h.sim.Counters())
+	cnt := h.sim.Counters()
+	u := usageOf(cnt)
+	throttledNote(t, 1, cnt)
 	span := tl.stop()
 	firstWrite := span.first
 	counts, phases := batchCounts(bs)
@@ -343,4 +347,24 @@ func (h *harness) sampleWrites() *writeTimeline {
 func (tl *writeTimeline) stop() writeSpan {
 	close(tl.done)
 	return <-tl.out
+}
+
+// throttledNote names the emulator buckets that answered 429, when any did:
+// the operator paces itself to the app+tenant quota, so a 429 there says
+// its budget and the emulator's drifted apart, one elsewhere that another
+// limit was reached.
+func throttledNote(t *table, scenario int, c graphsim.Counters) {
+	if c.Throttled == 0 {
+		return
+	}
+	keys := make([]string, 0, len(c.ThrottledBy))
+	for k := range c.ThrottledBy {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, c.ThrottledBy[k])
+	}
+	t.note("Scenario %d: 429s by emulator bucket (limit, scope): %s.", scenario, strings.Join(parts, ", "))
 }

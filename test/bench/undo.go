@@ -44,7 +44,9 @@ func (h *harness) undoUsers(t *table) {
 	h.sim.ResetCounters()
 	tl := h.sampleWrites()
 	wall, undos := h.runUndos(te, bs)
-	u := usageOf(h.sim.Counters())
+	cnt := h.sim.Counters()
+	u := usageOf(cnt)
+	throttledNote(t, 8, cnt)
 	span := tl.stop()
 	firstWrite := span.first
 
