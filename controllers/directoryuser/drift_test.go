@@ -17,18 +17,7 @@ import (
 func TestIdleUsersAreWatchedByDeltaNotByReads(t *testing.T) {
 	ns := env.Namespace(t)
 	readyDirectory(t, ns, testenv.DirectoryOptions{})
-	var users []*v1alpha1.DirectoryUser
-	for i := 0; i < 5; i++ {
-		du := newUser(ns, fmt.Sprintf("idle-%d", i), fmt.Sprintf("idle.user%d@contoso.com", i))
-		du.Spec.JobTitle = str("Analyst")
-		du.Spec.Interval = &metav1.Duration{Duration: time.Second}
-		create(t, du)
-		users = append(users, du)
-	}
-	cleanup(t, users...)
-	for _, du := range users {
-		waitReady(t, du)
-	}
+	users := readyAnalysts(t, ns, "idle", 5)
 	// Let every user be read once after the watcher's delta link exists.
 	time.Sleep(4 * time.Second)
 
@@ -67,18 +56,7 @@ func TestOwnCreationsAreNotReadAgain(t *testing.T) {
 	waitReady(t, first)
 	time.Sleep(2 * time.Second) // the watcher's delta link exists
 
-	var users []*v1alpha1.DirectoryUser
-	for i := 0; i < 10; i++ {
-		du := newUser(ns, fmt.Sprintf("echo-%d", i), fmt.Sprintf("echo.user%d@contoso.com", i))
-		du.Spec.JobTitle = str("Analyst")
-		du.Spec.Interval = &metav1.Duration{Duration: time.Second}
-		create(t, du)
-		users = append(users, du)
-	}
-	cleanup(t, users...)
-	for _, du := range users {
-		waitReady(t, du)
-	}
+	users := readyAnalysts(t, ns, "echo", 10)
 	before := env.Sim.Counters()
 	time.Sleep(4 * time.Second) // several polls, each naming the new users
 	after := env.Sim.Counters()
@@ -96,4 +74,24 @@ func TestOwnCreationsAreNotReadAgain(t *testing.T) {
 	testenv.Eventually(t, 15*time.Second, "drift found by delta and reverted", func() bool {
 		return simUser(t, du.Status.ID).JobTitle == "Analyst"
 	})
+}
+
+// readyAnalysts creates n DirectoryUsers <prefix>-<i> (jobTitle Analyst,
+// a 1 s interval), deleted at the end of the test, and waits until all
+// are Ready.
+func readyAnalysts(t *testing.T, ns, prefix string, n int) []*v1alpha1.DirectoryUser {
+	t.Helper()
+	var users []*v1alpha1.DirectoryUser
+	for i := 0; i < n; i++ {
+		du := newUser(ns, fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s.user%d@contoso.com", prefix, i))
+		du.Spec.JobTitle = str("Analyst")
+		du.Spec.Interval = &metav1.Duration{Duration: time.Second}
+		create(t, du)
+		users = append(users, du)
+	}
+	cleanup(t, users...)
+	for _, du := range users {
+		waitReady(t, du)
+	}
+	return users
 }

@@ -2,6 +2,7 @@ package directoryuser
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -10,6 +11,7 @@ import (
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 	"github.com/directory-operator/directory-operator/internal/graph"
+	"github.com/directory-operator/directory-operator/internal/userspec"
 )
 
 // An echo is a delta entry that only repeats what a Ready DirectoryUser
@@ -81,8 +83,9 @@ func (w *driftWatcher) classify(ctx context.Context, dir types.NamespacedName, c
 		st.ObservedGeneration != du.Generation || !ctrlkit.IsReady(&st.CommonStatus, du.Generation) {
 		return readAgain
 	}
+	_, drifted := userspec.Diff(du.Spec, c.User)
 	for p := range c.Props {
-		if !knownValue(du, p, c.User) {
+		if !knownValue(du, p, c.User, drifted) {
 			return readAgain
 		}
 	}
@@ -90,12 +93,11 @@ func (w *driftWatcher) classify(ctx context.Context, dir types.NamespacedName, c
 }
 
 // knownValue says whether property p of live equals what du's status shows
-// or, for a property not in status, what its spec sets (a spec that does
-// not set it leaves it to others: any value is known-good).
-func knownValue(du *v1alpha1.DirectoryUser, p string, live graph.User) bool {
-	st, spec := &du.Status, &du.Spec
-	optional := func(want *string, have string) bool { return want == nil || *want == have }
-	str := func(want, have string) bool { return want == "" || want == have }
+// or, for a property not in status, what its spec sets: spec fields are
+// judged by userspec.Diff (drifted), the one place that decides them, so a
+// spec that does not set one leaves any value known-good.
+func knownValue(du *v1alpha1.DirectoryUser, p string, live graph.User, drifted []string) bool {
+	st := &du.Status
 	switch p {
 	case "id", "mail":
 		return true // the key; mail follows Exchange, not this resource
@@ -109,18 +111,8 @@ func knownValue(du *v1alpha1.DirectoryUser, p string, live graph.User) bool {
 		return st.Department == live.Department
 	case "accountEnabled":
 		return st.AccountEnabled != nil && live.AccountEnabled != nil && *st.AccountEnabled == *live.AccountEnabled
-	case "givenName":
-		return str(spec.GivenName, live.GivenName)
-	case "surname":
-		return str(spec.Surname, live.Surname)
-	case "mailNickname":
-		return str(spec.MailNickname, live.MailNickname)
-	case "usageLocation":
-		return str(spec.UsageLocation, live.UsageLocation)
-	case "officeLocation":
-		return optional(spec.OfficeLocation, live.OfficeLocation)
-	case "employeeId":
-		return optional(spec.EmployeeID, live.EmployeeID)
+	case "givenName", "surname", "mailNickname", "usageLocation", "officeLocation", "employeeId":
+		return !slices.Contains(drifted, p)
 	}
 	return false
 }

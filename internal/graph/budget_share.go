@@ -9,6 +9,14 @@ import (
 // given (a wait is computed by dividing by it).
 const minShare = 0.001
 
+// clampShare keeps a share within [minShare, 1]; NaN means the whole.
+func clampShare(f float64) float64 {
+	if math.IsNaN(f) {
+		return 1
+	}
+	return min(1, max(minShare, f))
+}
+
 // SetShare sets the part (0–1] of the quota this process may spend, when
 // several processes (shards) spend the same app+tenant quota: capacity and
 // refill rate are both multiplied by it. Lowering it clips the buckets to
@@ -16,10 +24,7 @@ const minShare = 0.001
 // and a faster refill, so a shard taking over a dead one's part never
 // bursts.
 func (b *Budget) SetShare(f float64) {
-	if math.IsNaN(f) {
-		f = 1
-	}
-	f = min(1, max(minShare, f))
+	f = clampShare(f)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refillLocked(b.now())
@@ -80,10 +85,7 @@ func (r *Registry) Budgets() map[string]*Budget {
 // it is what this budget already spent ahead of its refill. Raising the
 // share with Lower is SetShare's no-burst raise and gives up nothing.
 func (b *Budget) Lower(f float64) (ru, writes float64) {
-	if math.IsNaN(f) {
-		f = 1
-	}
-	f = min(1, max(minShare, f))
+	f = clampShare(f)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refillLocked(b.now())
