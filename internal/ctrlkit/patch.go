@@ -18,7 +18,14 @@ func PatchStatus[T client.Object](ctx context.Context, c client.Client, obj, bef
 	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
 		return nil
 	}
-	return c.Status().Patch(ctx, obj, client.MergeFrom(before))
+	// The patch carries obj's resourceVersion. Without it a reconcile that
+	// read a stale cached copy (its own last status write not seen yet)
+	// would send only the fields that differ from that copy, and the
+	// server would keep the newer ones: a Ready computed against a stale
+	// Ready never replaced the failure condition just written (found by
+	// `make chaos`). A conflict requeues, and the retry reads what the
+	// server holds.
+	return c.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 
 // statusOf returns o's Status field.
