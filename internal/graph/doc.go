@@ -4,7 +4,7 @@ package graph
 //
 // One path. Every Graph request goes through Client.do: budget reservation
 // (Budget.Wait, at most 1 s inline), the kiota request adapter (azidentity
-// token, CAE, telemetry, the tamed RetryHandler, gzip), the meter
+// token, CAE, telemetry, the tamed RetryHandler; no request gzip), the meter
 // RoundTripper under the middleware chain (request counts, x-ms-resource-unit,
 // x-ms-throttle-limit-percentage, 429 → budget block, Prometheus), and one
 // error classification (classifyHTTP / classifyTransport). Code added to this

@@ -9,13 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // apiRequests are the kube-apiserver's own request counters
@@ -103,40 +98,4 @@ func (a apiRequests) perObject(n int, kinds ...string) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, a[k]/float64(n)))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// apiServerBound measures the API server's own bound for scenario 5 in the
-// same run: n ConfigMaps about the size of a DirectoryUser created and
-// patched twice each (the operator's least writes per created user besides
-// the object itself: its create-pending record and its final status), by
-// the harness's 16 parallel writers with the same client settings. The
-// operator cannot converge faster than the API server takes these writes.
-func (h *harness) apiServerBound(ctx context.Context, n int) time.Duration {
-	ns := h.env.Namespace(tb{h: h})
-	cms := make([]*corev1.ConfigMap, n)
-	for i := range cms {
-		cms[i] = &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("bound%05d", i)},
-			Data:       map[string]string{"spec": strings.Repeat("x", 400)},
-		}
-	}
-	start := time.Now()
-	err := parallel(cms, func(cm *corev1.ConfigMap) error {
-		if err := h.kube.Create(ctx, cm); err != nil {
-			return err
-		}
-		for p := range 2 {
-			patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"data":{"status%d":"Ready"}}`, p)))
-			if err := h.kube.Patch(ctx, cm, patch); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	wall := time.Since(start)
-	if err != nil {
-		h.fail("API server bound: %v", err)
-	}
-	_ = h.kube.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(ns))
-	return wall
 }

@@ -48,6 +48,8 @@ type harness struct {
 	apps  atomic.Int64
 	// directories created so far, deleted when the next scenario starts.
 	directories []client.Object
+	// bound is the API server's bound of scenarios 5 and 10, measured once.
+	bound apiBound
 }
 
 func newHarness(cfg config) (*harness, error) {
