@@ -92,7 +92,7 @@ func (h *harness) startShard(e *shardEnv, name string, coordinated bool) *shardP
 		"--label-selector", shardLabel+"="+name, "--graph-time-scale", fmt.Sprint(h.cfg.timeScale),
 		"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--concurrency", fmt.Sprint(concurrency),
 		"--budget-shards", strconv.FormatBool(coordinated), "--budget-lease-namespace", e.leaseNS,
-		"--budget-lease-duration", h.cfg.shardLease.String(), "--budget-shard-identity", "bench-"+name)
+		"--budget-lease-duration", h.cfg.shardLease.String(), "--budget-shard-identity", "bench-"+name, "--zap-time-encoding", "rfc3339nano")
 	if err != nil {
 		h.fail("%v", err)
 	}

@@ -23,6 +23,8 @@ type shardResult struct {
 	shareBefore float64
 	takeBack    time.Duration
 	killErr     string
+	// span is when the first and the last write reached the emulator.
+	span writeSpan
 	// finished is when each shard's last batch completed, after the
 	// batches were applied.
 	finished map[string]time.Duration
@@ -65,6 +67,12 @@ func (h *harness) shardUsers(t *table) {
 		goal: "share back ≤ one Lease duration: " + verdict(kill.killErr == "" && kill.takeBack > 0 && kill.takeBack <= h.cfg.shardLease)})
 	t.note("Scenario 12: last batch completed (completedAt, second precision) with Leases: shard a %s, shard b %s; without: shard a %s, shard b %s.",
 		fmtDur(co.finished["a"]), fmtDur(co.finished["b"]), fmtDur(un.finished["a"]), fmtDur(un.finished["b"]))
+	if sp := co.span; sp.first > 0 && sp.last > sp.first && co.wall > sp.last {
+		t.note("Scenario 12: with Leases, the first write reached Graph %s after the apply and the last %s, %s before both shards reported their outcome; "+
+			"from the first write to the last the pace was %.2f of the quota ((%s − %s burst) / %s).",
+			fmtDur(sp.first), fmtDur(sp.last), fmtDur(co.wall-sp.last), h.effectiveWriteRate(co.u.writes, sp.last-sp.first)/quota,
+			fmtInt(co.u.writes), fmtInt(int64(h.cfg.writesPer150s)), fmtDur(sp.last-sp.first))
+	}
 	for _, r := range []shardResult{co, un, kill} {
 		if r.disabled != r.users {
 			t.note("Scenario 12: only %d of %d users disabled in a run.", r.disabled, r.users)
@@ -95,8 +103,10 @@ func (h *harness) shardRun(e *shardEnv, coordinated, kill bool, prefix string) s
 	r := shardResult{}
 	if !kill {
 		start := time.Now()
+		tl := h.sampleWrites()
 		var out []v1alpha1.UserDisableBatch
 		r.wall, out = h.runBatchSet(append(bsA, bsB...), e.batches)
+		r.span = tl.stop()
 		r.finished = map[string]time.Duration{}
 		for _, x := range out {
 			if c := x.Status.CompletedAt; c != nil {
