@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,5 +42,51 @@ func TestPatchStatusSkipsUnchangedStatus(t *testing.T) {
 	_ = c.Get(ctx, client.ObjectKeyFromObject(gs), got)
 	if got.Status.MemberCount != 3 || got.Labels["not"] != "" {
 		t.Errorf("stored %+v, labels %v", got.Status, got.Labels)
+	}
+}
+
+// A reconcile that read a cached copy older than this process's last
+// status write must not take "nothing changed" against that copy for
+// "nothing to write": the server's newer status would stay (a failure
+// condition outliving the recovery). It asks the server instead, which
+// refuses the stale copy; a current copy then skips as before.
+func TestPatchStatusDoesNotSkipAgainstACopyOlderThanItsOwnWrite(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = v1alpha1.AddToScheme(scheme)
+	gs := &v1alpha1.GroupSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "g", UID: "uid-stale-copy"}}
+	patches := 0
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(gs).WithStatusSubresource(gs).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			patches++
+			return c.SubResource(sub).Patch(ctx, o, p, opts...)
+		}}).Build()
+	ctx := context.Background()
+	if err := c.Get(ctx, client.ObjectKeyFromObject(gs), gs); err != nil {
+		t.Fatal(err)
+	}
+	stale := gs.DeepCopy() // what a lagging cache still holds
+
+	// Reconcile 1 writes a failure.
+	before := gs.DeepCopy()
+	gs.Status.MemberCount = 7
+	if err := PatchStatus(ctx, c, gs, before); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reconcile 2 reads the stale copy and computes the same status it
+	// shows: without the write log this was a silent skip.
+	again := stale.DeepCopy()
+	if err := PatchStatus(ctx, c, again, stale); !apierrors.IsConflict(err) {
+		t.Fatalf("status equal to a stale copy: err %v, want a conflict (patches %d)", err, patches)
+	}
+
+	// Reconcile 3 reads the current object: equal status, no write.
+	cur := &v1alpha1.GroupSync{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(gs), cur); err != nil {
+		t.Fatal(err)
+	}
+	n := patches
+	if err := PatchStatus(ctx, c, cur.DeepCopy(), cur); err != nil || patches != n {
+		t.Fatalf("current copy, unchanged status: err %v, %d patches", err, patches-n)
 	}
 }
