@@ -38,6 +38,7 @@ var version = "dev"
 type options struct {
 	metricsAddr        string
 	probeAddr          string
+	pprofAddr          string
 	leaderElect        bool
 	leaderID           string
 	leaderNamespace    string
@@ -58,6 +59,7 @@ func parseFlags() options {
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints, e.g. 127.0.0.1:8082 for a port-forward (0, the default, disables them).")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so only one replica writes to Graph.")
 	flag.StringVar(&o.leaderID, "leader-election-id", "directory-operator.entra.directory-operator.io", "Lease name; give each shard its own.")
 	flag.StringVar(&o.leaderNamespace, "leader-election-namespace", "", "Namespace of the Lease (default: the pod's namespace; required outside a cluster).")
@@ -109,6 +111,7 @@ func main() {
 			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
 		},
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              o.leaderID,
 		LeaderElectionNamespace:       o.leaderNamespace,

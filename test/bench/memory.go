@@ -5,8 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/directory-operator/directory-operator/api/v1alpha1"
 	"github.com/directory-operator/directory-operator/internal/ctrlkit"
 	"github.com/directory-operator/directory-operator/internal/graphsim"
+	"github.com/directory-operator/directory-operator/internal/testenv/proc"
 )
 
 // memoryShard labels scenario 13's objects for its own manager process.
@@ -35,7 +39,11 @@ func (h *harness) managerMemory(t *table) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e := h.newShardEnv(ctx)
-	p := h.startShard(e, memoryShard, false)
+	pprofAddr, err := proc.FreeAddr()
+	if err != nil {
+		h.fail("%v", err)
+	}
+	p := h.startShard(e, memoryShard, false, "--pprof-bind-address", pprofAddr)
 	defer p.p.Stop()
 
 	huge := int32(math.MaxInt32)
@@ -72,11 +80,12 @@ func (h *harness) managerMemory(t *table) {
 	if err != nil {
 		h.fail("reading the manager's memory: %v", err)
 	}
+	heap := h.saveHeapProfile(pprofAddr, e.dir)
 	const goal = 256 << 20
 	t.add(row{scenario: name, run: fmt.Sprintf("manager process, %s DirectoryUsers + %d GroupSyncs × %s members", fmtInt(int64(n)), len(syncs), fmtInt(int64(cfg.memoryMembers))),
 		wall: converged, usage: u, figure: fmt.Sprintf("RSS %s (peak %s) once all were Ready", fmtMiB(rss), fmtMiB(peak)),
 		goal: "RSS < 256 MiB: " + verdict(rss < goal)})
-	t.note("Scenario 13: the real manager binary (--label-selector shard=%s), its resident set (VmRSS) and peak (VmHWM) read from /proc after every object was Ready and 5 s of settling; the wall time is apply → all Ready (users adopted).", memoryShard)
+	t.note("Scenario 13: the real manager binary (--label-selector shard=%s), its resident set (VmRSS) and peak (VmHWM) read from /proc after every object was Ready and 5 s of settling; the wall time is apply → all Ready (users adopted). %s", memoryShard, heap)
 
 	for _, gs := range syncs {
 		_ = h.kube.Delete(ctx, gs)
@@ -185,3 +194,25 @@ func procMemory(pid int) (rss, peak int64, err error) {
 }
 
 func fmtMiB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// saveHeapProfile saves the manager's heap profile (--pprof-bind-address)
+// next to its log and says where, or why not, for the note.
+func (h *harness) saveHeapProfile(addr, dir string) string {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	if err != nil {
+		return "No heap profile: " + err.Error() + "."
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	path := filepath.Join(dir, "manager-heap.pprof")
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		return "No heap profile: " + err.Error() + "."
+	}
+	return "Its heap profile at that moment: `go tool pprof -top " + path + "`."
+}

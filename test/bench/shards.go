@@ -76,7 +76,7 @@ type shardProc struct {
 	p             *proc.Process
 }
 
-func (h *harness) startShard(e *shardEnv, name string, coordinated bool) *shardProc {
+func (h *harness) startShard(e *shardEnv, name string, coordinated bool, extra ...string) *shardProc {
 	addr, err := proc.FreeAddr()
 	if err != nil {
 		h.fail("%v", err)
@@ -88,11 +88,13 @@ func (h *harness) startShard(e *shardEnv, name string, coordinated bool) *shardP
 	if err != nil {
 		h.fail("%v", err)
 	}
-	p, err := proc.Start(e.bin, []string{"KUBECONFIG=" + e.kubeconfig}, logFile,
-		"--label-selector", shardLabel+"="+name, "--graph-time-scale", fmt.Sprint(h.cfg.timeScale),
+	args := append([]string{
+		"--label-selector", shardLabel + "=" + name, "--graph-time-scale", fmt.Sprint(h.cfg.timeScale),
 		"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--concurrency", fmt.Sprint(concurrency),
 		"--budget-shards", strconv.FormatBool(coordinated), "--budget-lease-namespace", e.leaseNS,
-		"--budget-lease-duration", h.cfg.shardLease.String(), "--budget-shard-identity", "bench-"+name, "--zap-time-encoding", "rfc3339nano")
+		"--budget-lease-duration", h.cfg.shardLease.String(), "--budget-shard-identity", "bench-" + name, "--zap-time-encoding", "rfc3339nano"},
+		extra...)
+	p, err := proc.Start(e.bin, []string{"KUBECONFIG=" + e.kubeconfig}, logFile, args...)
 	if err != nil {
 		h.fail("%v", err)
 	}
