@@ -65,9 +65,9 @@ func middlewares() []khttp.Middleware {
 		// No CompressionHandler: Graph accepts gzip request bodies, but ours
 		// are a few hundred bytes (a $batch envelope a few KiB), and the
 		// handler builds a new gzip writer per request. In bench scenario 5
-		// that was 7.5 % of the manager's CPU, spent to save bytes the TLS
-		// records barely notice. Response bodies are still inflated by
-		// net/http itself.
+		// that was 7.5 % of the CPU of the bench process (manager, emulator
+		// and harness), spent to save bytes the TLS records barely notice.
+		// Response bodies are still inflated by net/http itself.
 		// Undo %24 → $ in query parameter names for servers that are picky.
 		khttp.NewParametersNameDecodingHandler(),
 		khttp.NewUserAgentHandler(),
