@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestResourceUnitTable: one subtest per row of GRAPH.md's cost table, in
@@ -126,4 +127,18 @@ func TestThrottleScopes(t *testing.T) {
 		patch(c2, id)
 		expect429(t, patch(c2, id), "Tenant/", "WriteLimitExceeded")
 	})
+}
+
+// A charge timed before the bucket's last refill (it waited for the lock
+// behind a later request) must not move the refill clock back: the
+// interval would be credited twice.
+func TestBucketRefillNeverCreditsAnIntervalTwice(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := &bucket{tokens: 0, cap: 1000, rate: 100, last: t0}
+	b.refill(t0.Add(2 * time.Second)) // a later request first: 200
+	b.refill(t0.Add(time.Second))     // then one that read the clock earlier
+	b.refill(t0.Add(3 * time.Second))
+	if b.tokens != 300 {
+		t.Fatalf("tokens after 3 s at 100/s = %v, want 300", b.tokens)
+	}
 }

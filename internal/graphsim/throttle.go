@@ -19,11 +19,15 @@ type bucket struct {
 	last   time.Time
 }
 
+// A request timed before the bucket's last refill (it read the clock, then
+// waited for the lock behind a later one) adds nothing and leaves last
+// where it is: moving last back would credit that interval twice and make
+// the emulator more generous than Graph.
 func (b *bucket) refill(now time.Time) {
 	if dt := now.Sub(b.last).Seconds(); dt > 0 {
 		b.tokens = math.Min(b.cap, b.tokens+dt*b.rate)
+		b.last = now
 	}
-	b.last = now
 }
 
 // Throttle limits from GRAPH.md (identity and access service).
